@@ -1,0 +1,25 @@
+//! Hookrail's shared crate: everything the Lambda functions and the `hookrail` binary share.
+//!
+//! A map of the crate, in the order data flows:
+//!
+//! - [`config`]: configuration read once at start into a typed struct.
+//! - [`verify`]: one module per inbound signature scheme, one trait, one registry.
+//! - [`inbound`]: the receipt pipeline (look up → verify → dedupe → store → enqueue) and the
+//!   processor that consumes it.
+//! - [`api`]: the tenants' `/v1` router: auth, errors, pagination, OpenAPI.
+//! - [`domain`]: plain types and rules — tenants, integrations, events — with no I/O.
+//! - [`repo`]: the domain's persistence, written once over the state port.
+//! - [`store`], [`queue`], [`vault`]: the ports, each with its AWS adapter and its embedded one.
+//! - [`embedded`]: the SQLite file behind the embedded adapters.
+//! - [`backend`]: builds the adapters a configuration names.
+//! - [`runtime`]: how the handlers run — on Lambda, and all in one process for `hookrail dev`.
+//! - [`clock`], [`ids`]: time and typed identifiers.
+
+pub mod clock;
+pub mod embedded;
+pub mod queue;
+pub mod store;
+pub mod vault;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

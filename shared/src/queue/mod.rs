@@ -1,0 +1,56 @@
+//! The queue port: at-least-once delivery with delays, visibility timeouts, and a dead-letter
+//! queue after a bounded number of receives — SQS's model, which the embedded queue mirrors.
+
+pub mod embedded;
+pub mod sqs;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// The longest delay a queue accepts (SQS's limit); longer waits belong in the state store.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// One received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// The message's id, stable across receives.
+    pub id: String,
+    /// The handle that deletes this receive of it.
+    pub receipt: String,
+    /// The payload.
+    pub body: String,
+    /// How many times it has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// What can go wrong talking to a queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The backend could not be reached or refused the call; worth retrying.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    /// The request itself is wrong (delay too long, message too large).
+    #[error("queue request rejected: {0}")]
+    Rejected(String),
+}
+
+/// The queue port.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Sends one message, visible after `delay` (at most [`MAX_DELAY`]).
+    async fn send(&self, body: &str, delay: Duration) -> Result<(), QueueError>;
+    /// Receives up to `max` visible messages, hiding them for `visibility`; waits up to `wait`
+    /// for the first one.
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+        wait: Duration,
+    ) -> Result<Vec<QueueMessage>, QueueError>;
+    /// Deletes a received message so it is never delivered again.
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+}
+
+#[cfg(test)]
+pub(crate) mod contract;

@@ -1,0 +1,133 @@
+//! Support for tests against an AWS-API emulator (moto's server, started by `scripts/test`),
+//! reached through the SDK's standard `AWS_ENDPOINT_URL`. Resources are created with the same
+//! shapes `template.yaml` declares.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+/// An emulator to create resources in.
+pub struct Emulator {
+    /// SDK configuration pointing at the emulator.
+    pub config: aws_config::SdkConfig,
+}
+
+/// The emulator named by `AWS_ENDPOINT_URL`, or `None` (with a note) when there is none.
+/// Under `scripts/test` (`HOOKRAIL_REQUIRE_EMULATOR=1`) a missing emulator fails the test
+/// instead, so the AWS side can never be skipped silently.
+pub async fn moto() -> Option<Emulator> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        assert!(
+            std::env::var_os("HOOKRAIL_REQUIRE_EMULATOR").is_none(),
+            "AWS_ENDPOINT_URL is not set but HOOKRAIL_REQUIRE_EMULATOR is: start moto first"
+        );
+        eprintln!("skipping AWS adapter test: AWS_ENDPOINT_URL is not set (scripts/test sets it)");
+        return None;
+    }
+    let config = aws_config::load_from_env().await;
+    Some(Emulator { config })
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+fn attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("attribute definition")
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key schema")
+}
+
+fn gsi(name: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(&format!("{name}pk"), KeyType::Hash))
+        .key_schema(key(&format!("{name}sk"), KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("gsi")
+}
+
+impl Emulator {
+    /// Creates a fresh table shaped like the template's and returns its name.
+    pub async fn create_table(&self) -> String {
+        let name = unique("hookrail");
+        let client = aws_sdk_dynamodb::Client::new(&self.config);
+        let mut request = client
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .global_secondary_indexes(gsi("gsi1"))
+            .global_secondary_indexes(gsi("gsi2"));
+        for attr in ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"] {
+            request = request.attribute_definitions(attribute(attr));
+        }
+        request.send().await.expect("create table");
+        name
+    }
+
+    /// Creates a queue with a dead-letter queue after `max_receives`; returns both URLs.
+    pub async fn create_queue(&self, max_receives: u32) -> (String, String) {
+        let client = aws_sdk_sqs::Client::new(&self.config);
+        let base = unique("hookrail");
+        let dead = client
+            .create_queue()
+            .queue_name(format!("{base}-dlq"))
+            .send()
+            .await
+            .expect("create dlq");
+        let dead_url = dead.queue_url().expect("dlq url").to_owned();
+        let dead_arn = client
+            .get_queue_attributes()
+            .queue_url(&dead_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("dlq attributes")
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("dlq arn");
+        let redrive =
+            format!(r#"{{"deadLetterTargetArn":"{dead_arn}","maxReceiveCount":"{max_receives}"}}"#);
+        let queue = client
+            .create_queue()
+            .queue_name(base)
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .send()
+            .await
+            .expect("create queue");
+        (queue.queue_url().expect("queue url").to_owned(), dead_url)
+    }
+
+    /// Creates a symmetric KMS key and returns its id.
+    pub async fn create_key(&self) -> String {
+        let client = aws_sdk_kms::Client::new(&self.config);
+        let key = client
+            .create_key()
+            .description("hookrail test key")
+            .send()
+            .await
+            .expect("create key");
+        key.key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .expect("key id")
+    }
+}
