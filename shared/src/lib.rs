@@ -23,3 +23,12 @@ pub mod vault;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod api;
+pub mod backend;
+pub mod config;
+pub mod domain;
+pub mod ids;
+pub mod inbound;
+pub mod repo;
+pub mod runtime;
+pub mod verify;

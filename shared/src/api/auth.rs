@@ -1,0 +1,54 @@
+//! Bearer API-key authentication.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::backend::Services;
+use crate::ids::TenantId;
+use crate::repo::tenants;
+
+/// The authenticated tenant, put in request extensions by [`require_api_key`].
+#[derive(Debug, Clone)]
+pub struct AuthTenant(pub TenantId);
+
+fn challenge(message: &str) -> Response {
+    let mut response = ApiError::unauthorized(message).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// Rejects requests without a valid `Authorization: Bearer <key>`.
+pub async fn require_api_key(
+    State(services): State<Services>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|key| !key.is_empty());
+    let Some(key) = presented else {
+        return challenge("missing `Authorization: Bearer <api key>` header");
+    };
+    match tenants::authenticate(services.store.as_ref(), key).await {
+        Ok(Some(tenant)) => {
+            tracing::Span::current().record("tenant_id", tracing::field::display(&tenant));
+            request.extensions_mut().insert(AuthTenant(tenant));
+            next.run(request).await
+        }
+        Ok(None) => challenge("the API key is not valid"),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}

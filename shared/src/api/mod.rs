@@ -1,0 +1,113 @@
+//! The tenants' `/v1` API: bearer API keys, one error shape, cursor pagination, and an OpenAPI
+//! 3.1 document generated from the route definitions themselves, so it cannot fall behind.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod integrations;
+pub mod pagination;
+
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::backend::Services;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Hookrail API",
+        version = "1",
+        description = "Integrations hub: receive vendors' webhooks, verified and stored. \
+                       Authenticate with `Authorization: Bearer <api key>`. Errors are always \
+                       `{\"error\":{\"code\",\"message\",\"details\"}}`; lists return \
+                       `next_cursor`, passed back as `cursor`."
+    ),
+    components(schemas(error::ErrorBody)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "integrations", description = "Vendor connections and their webhook URLs"),
+        (name = "events", description = "Webhooks received from vendors")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("API key")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document describing them.
+fn documented_routes() -> (Router<Services>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(
+            integrations::create_integration,
+            integrations::list_integrations
+        ))
+        .routes(routes!(
+            integrations::get_integration,
+            integrations::update_integration,
+            integrations::delete_integration
+        ))
+        .routes(routes!(integrations::list_vendors))
+        .routes(routes!(events::list_events))
+        .routes(routes!(events::get_event))
+        .routes(routes!(events::replay_event))
+        .split_for_parts()
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().1
+}
+
+/// The `/v1` router.
+pub fn router(services: Services) -> Router {
+    let (routes, document) = documented_routes();
+    let document = Json(document);
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            services.clone(),
+            auth::require_api_key,
+        ))
+        .route(
+            "/v1/openapi.json",
+            get(move || std::future::ready(document.clone())),
+        )
+        .fallback(|| async { error::ApiError::not_found("route") })
+        .with_state(services)
+}
+
+/// The base URL clients reach this deployment on: configured, or taken from the request.
+pub fn public_base_url(services: &Services, headers: &HeaderMap) -> String {
+    if let Some(url) = &services.settings.public_url {
+        return url.clone();
+    }
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(axum::http::header::HOST))
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or(if local { "http" } else { "https" });
+    format!("{scheme}://{host}")
+}

@@ -1,0 +1,111 @@
+//! Builds the adapters a [`Config`] names, once per process (on Lambda: at init, outside the
+//! handler, so warm invocations reuse clients and the data-key cache).
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{BackendConfig, Config};
+use crate::embedded::{EmbeddedDb, EmbeddedDbError};
+use crate::queue::embedded::EmbeddedQueue;
+use crate::queue::sqs::SqsQueue;
+use crate::queue::JobQueue;
+use crate::store::dynamodb::DynamoStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::StateStore;
+use crate::vault::kms::KmsVault;
+use crate::vault::local::LocalVault;
+use crate::vault::{Sealer, VaultError};
+
+/// How many times a job is received before its queue dead-letters it (as the template's
+/// redrive policy says for SQS).
+pub const MAX_RECEIVES: u32 = crate::domain::event::MAX_PROCESSING_TRIES;
+
+/// The name of the embedded queue of inbound processing jobs.
+pub const INBOUND_QUEUE: &str = "inbound";
+
+/// Settings the handlers read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Base of webhook URLs; derived from the request when absent.
+    pub public_url: Option<String>,
+    /// The largest webhook body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// Everything a handler works with.
+#[derive(Clone)]
+pub struct Services {
+    /// The state store.
+    pub store: Arc<dyn StateStore>,
+    /// The queue of inbound processing jobs.
+    pub inbound_queue: Arc<dyn JobQueue>,
+    /// Seals and opens secrets.
+    pub sealer: Arc<Sealer>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub settings: Settings,
+}
+
+/// Why the adapters could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The embedded database could not be opened.
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedDbError),
+    /// The key vault could not be set up.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl Services {
+    /// Builds the adapters `config` names.
+    pub async fn connect(config: &Config) -> Result<Self, BackendError> {
+        let settings = Settings {
+            public_url: config.public_url.clone(),
+            max_body_bytes: config.max_body_bytes,
+        };
+        let services = match &config.backend {
+            BackendConfig::Embedded { data_dir } => {
+                let db = EmbeddedDb::open(data_dir)?;
+                Self {
+                    store: Arc::new(SqliteStore::new(db.clone())),
+                    inbound_queue: Arc::new(EmbeddedQueue::new(db, INBOUND_QUEUE, MAX_RECEIVES)),
+                    sealer: Arc::new(Sealer::new(Arc::new(LocalVault::open(data_dir)?))),
+                    clock: Arc::new(SystemClock),
+                    settings,
+                }
+            }
+            BackendConfig::Aws {
+                table,
+                inbound_queue_url,
+                kms_key_id,
+            } => {
+                let aws = aws_config::load_from_env().await;
+                Self {
+                    store: Arc::new(DynamoStore::new(
+                        aws_sdk_dynamodb::Client::new(&aws),
+                        table,
+                    )),
+                    inbound_queue: Arc::new(SqsQueue::new(
+                        aws_sdk_sqs::Client::new(&aws),
+                        inbound_queue_url,
+                    )),
+                    sealer: Arc::new(Sealer::new(Arc::new(KmsVault::new(
+                        aws_sdk_kms::Client::new(&aws),
+                        kms_key_id,
+                    )))),
+                    clock: Arc::new(SystemClock),
+                    settings,
+                }
+            }
+        };
+        Ok(services)
+    }
+
+    /// The same services reading time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}

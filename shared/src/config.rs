@@ -1,0 +1,163 @@
+//! Configuration, read once at start from the environment into a typed struct. `template.yaml`
+//! sets these variables on Lambda; `hookrail dev` builds the embedded variant from its flags.
+
+use std::path::PathBuf;
+
+/// The default largest webhook body accepted, in bytes (1 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Which adapters to run on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendConfig {
+    /// SQLite file, embedded queue and local master key under `data_dir`.
+    Embedded {
+        /// Where the database and master key live.
+        data_dir: PathBuf,
+    },
+    /// DynamoDB, SQS and KMS, reached through the standard AWS environment.
+    Aws {
+        /// The DynamoDB table.
+        table: String,
+        /// The SQS queue of inbound processing jobs.
+        inbound_queue_url: String,
+        /// The KMS key that wraps data keys.
+        kms_key_id: String,
+    },
+}
+
+/// Everything a function or `hookrail` needs to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The adapters.
+    pub backend: BackendConfig,
+    /// The base URL webhook URLs are built on; derived from each request's Host when absent.
+    pub public_url: Option<String>,
+    /// The largest webhook body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// A missing or unusable setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{0} must be set when HOOKRAIL_BACKEND=aws")]
+    Missing(&'static str),
+    /// A variable has a value that cannot be used.
+    #[error("{name} is {value:?}: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl Config {
+    /// The embedded backend under `data_dir`, with defaults.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: BackendConfig::Embedded {
+                data_dir: data_dir.into(),
+            },
+            public_url: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Reads `HOOKRAIL_*` variables from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads `HOOKRAIL_*` variables through `lookup` (testable without touching the process).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let backend = match get("HOOKRAIL_BACKEND").as_deref() {
+            None | Some("embedded") => BackendConfig::Embedded {
+                data_dir: get("HOOKRAIL_DATA_DIR")
+                    .map_or_else(|| PathBuf::from(".hookrail"), PathBuf::from),
+            },
+            Some("aws") => BackendConfig::Aws {
+                table: required("HOOKRAIL_TABLE")?,
+                inbound_queue_url: required("HOOKRAIL_INBOUND_QUEUE_URL")?,
+                kms_key_id: required("HOOKRAIL_KMS_KEY_ID")?,
+            },
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "HOOKRAIL_BACKEND",
+                    value: other.to_owned(),
+                    reason: "expected `embedded` or `aws`",
+                })
+            }
+        };
+        let max_body_bytes = match get("HOOKRAIL_MAX_BODY_BYTES") {
+            None => DEFAULT_MAX_BODY_BYTES,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid {
+                    name: "HOOKRAIL_MAX_BODY_BYTES",
+                    value: raw,
+                    reason: "expected a positive number of bytes",
+                })?,
+        };
+        let public_url = match get("HOOKRAIL_PUBLIC_URL") {
+            None => None,
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(url) => {
+                return Err(ConfigError::Invalid {
+                    name: "HOOKRAIL_PUBLIC_URL",
+                    value: url,
+                    reason: "expected an http:// or https:// URL",
+                })
+            }
+        };
+        Ok(Self {
+            backend,
+            public_url,
+            max_body_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_to_the_embedded_backend() {
+        assert_eq!(from(&[]), Ok(Config::embedded(".hookrail")));
+    }
+
+    #[test]
+    fn aws_backend_names_each_missing_variable() {
+        assert_eq!(
+            from(&[("HOOKRAIL_BACKEND", "aws"), ("HOOKRAIL_TABLE", "t")]),
+            Err(ConfigError::Missing("HOOKRAIL_INBOUND_QUEUE_URL"))
+        );
+    }
+
+    #[test]
+    fn rejects_unusable_values_with_their_name() {
+        let error = from(&[("HOOKRAIL_MAX_BODY_BYTES", "lots")]).unwrap_err();
+        assert!(error.to_string().starts_with("HOOKRAIL_MAX_BODY_BYTES"));
+        assert!(from(&[("HOOKRAIL_BACKEND", "azure")]).is_err());
+        assert!(from(&[("HOOKRAIL_PUBLIC_URL", "example.com")]).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Plain types and rules: no AWS types, no I/O.
+
+pub mod event;
+pub mod integration;
+pub mod tenant;

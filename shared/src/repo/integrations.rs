@@ -1,0 +1,126 @@
+//! Integrations, sealed secrets included.
+
+use std::collections::BTreeMap;
+
+use super::{decode, encode, RepoError};
+use crate::domain::integration::Integration;
+use crate::ids::{IntegrationId, TenantId};
+use crate::store::{Condition, Index, IndexKey, Item, Page, Query, StateStore, WriteOp};
+use crate::vault::{EncryptionContext, Sealed, Sealer};
+
+fn pk(id: &IntegrationId) -> String {
+    format!("int#{id}")
+}
+
+fn item(integration: &Integration, version: u64) -> Result<Item, RepoError> {
+    let mut item = Item::new(pk(&integration.id), "int", encode(integration)?);
+    item.gsi1 = Some(IndexKey::new(
+        format!("tnt#{}#int", integration.tenant_id),
+        integration.id.as_str(),
+    ));
+    item.version = version;
+    Ok(item)
+}
+
+/// The encryption context of an integration's secrets.
+pub fn context(integration: &Integration) -> EncryptionContext {
+    EncryptionContext::integration(integration.tenant_id.as_str(), integration.id.as_str())
+}
+
+/// Seals each secret under the integration's context.
+pub async fn seal_secrets(
+    sealer: &Sealer,
+    integration: &Integration,
+    secrets: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Sealed>, RepoError> {
+    let ctx = context(integration);
+    let mut sealed = BTreeMap::new();
+    for (field, value) in secrets {
+        sealed.insert(field.clone(), sealer.seal_str(&ctx, value).await?);
+    }
+    Ok(sealed)
+}
+
+/// Opens one secret field, if the integration has it.
+pub async fn open_secret(
+    sealer: &Sealer,
+    integration: &Integration,
+    field: &str,
+) -> Result<Option<String>, RepoError> {
+    match integration.secrets.get(field) {
+        Some(sealed) => Ok(Some(sealer.open_str(&context(integration), sealed).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Stores a new integration.
+pub async fn insert(store: &dyn StateStore, integration: &Integration) -> Result<(), RepoError> {
+    store
+        .write(vec![WriteOp::put(item(integration, 1)?, Condition::NotExists)])
+        .await?;
+    Ok(())
+}
+
+/// An integration by id, whoever owns it, with its version (the receipt path knows no tenant).
+pub async fn get_any(
+    store: &dyn StateStore,
+    id: &IntegrationId,
+) -> Result<Option<(Integration, u64)>, RepoError> {
+    match store.get(&pk(id), "int").await? {
+        Some(item) => Ok(Some((decode(&item)?, item.version))),
+        None => Ok(None),
+    }
+}
+
+/// An integration owned by `tenant`; another tenant's id reads as absent.
+pub async fn get(
+    store: &dyn StateStore,
+    tenant: &TenantId,
+    id: &IntegrationId,
+) -> Result<Option<(Integration, u64)>, RepoError> {
+    Ok(get_any(store, id)
+        .await?
+        .filter(|(integration, _)| &integration.tenant_id == tenant))
+}
+
+/// Replaces an integration read at `version`; [`RepoError::Conflict`] if it changed since.
+pub async fn update(
+    store: &dyn StateStore,
+    integration: &Integration,
+    version: u64,
+) -> Result<(), RepoError> {
+    match store
+        .write(vec![WriteOp::put(
+            item(integration, version + 1)?,
+            Condition::Version(version),
+        )])
+        .await
+    {
+        Err(crate::store::StoreError::ConditionFailed) => Err(RepoError::Conflict),
+        other => Ok(other?),
+    }
+}
+
+/// Deletes an integration and, with it, its sealed secrets.
+pub async fn delete(store: &dyn StateStore, id: &IntegrationId) -> Result<(), RepoError> {
+    store
+        .write(vec![WriteOp::delete(pk(id), "int", Condition::None)])
+        .await?;
+    Ok(())
+}
+
+/// One page of a tenant's integrations, newest first.
+pub async fn list(
+    store: &dyn StateStore,
+    tenant: &TenantId,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<Integration>, Option<String>), RepoError> {
+    let mut query = Query::new(Index::Gsi1, format!("tnt#{tenant}#int"));
+    query.descending = true;
+    query.limit = limit;
+    query.cursor = cursor;
+    let Page { items, next_cursor } = store.query(query).await?;
+    let integrations = items.iter().map(decode).collect::<Result<_, _>>()?;
+    Ok((integrations, next_cursor))
+}

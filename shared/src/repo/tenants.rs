@@ -1,0 +1,135 @@
+//! Tenants and their API keys.
+
+use serde::{Deserialize, Serialize};
+
+use super::{decode, encode, RepoError};
+use crate::domain::tenant::{api_key_hint, generate_api_key, hash_api_key, Tenant};
+use crate::ids::TenantId;
+use crate::store::{Condition, IndexKey, Item, StateStore, WriteOp};
+
+#[derive(Serialize, Deserialize)]
+struct KeyRecord {
+    tenant_id: TenantId,
+    hint: String,
+    created_at: i64,
+}
+
+fn tenant_pk(id: &TenantId) -> String {
+    format!("tnt#{id}")
+}
+
+/// Creates a tenant with one API key; returns the tenant and the key, shown only now.
+pub async fn create(
+    store: &dyn StateStore,
+    name: &str,
+    now: i64,
+) -> Result<(Tenant, String), RepoError> {
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        name: name.trim().to_owned(),
+        created_at: now,
+    };
+    let key = generate_api_key();
+    store
+        .write(vec![
+            WriteOp::put(
+                Item::new(tenant_pk(&tenant.id), "tenant", encode(&tenant)?),
+                Condition::NotExists,
+            ),
+            WriteOp::put(key_item(&tenant.id, &key, now)?, Condition::NotExists),
+        ])
+        .await?;
+    Ok((tenant, key))
+}
+
+fn key_item(tenant: &TenantId, key: &str, now: i64) -> Result<Item, RepoError> {
+    let record = KeyRecord {
+        tenant_id: tenant.clone(),
+        hint: api_key_hint(key),
+        created_at: now,
+    };
+    let mut item = Item::new(format!("key#{}", hash_api_key(key)), "key", encode(&record)?);
+    item.gsi1 = Some(IndexKey::new(
+        format!("{}#keys", tenant_pk(tenant)),
+        format!("{now:012}"),
+    ));
+    Ok(item)
+}
+
+/// Issues another API key for an existing tenant.
+pub async fn issue_key(
+    store: &dyn StateStore,
+    tenant: &TenantId,
+    now: i64,
+) -> Result<String, RepoError> {
+    let key = generate_api_key();
+    store
+        .write(vec![WriteOp::put(
+            key_item(tenant, &key, now)?,
+            Condition::NotExists,
+        )])
+        .await?;
+    Ok(key)
+}
+
+/// The tenant an API key belongs to, if any.
+pub async fn authenticate(store: &dyn StateStore, key: &str) -> Result<Option<TenantId>, RepoError> {
+    let Some(item) = store.get(&format!("key#{}", hash_api_key(key)), "key").await? else {
+        return Ok(None);
+    };
+    let record: KeyRecord = decode(&item)?;
+    Ok(Some(record.tenant_id))
+}
+
+/// One tenant.
+pub async fn get(store: &dyn StateStore, id: &TenantId) -> Result<Option<Tenant>, RepoError> {
+    match store.get(&tenant_pk(id), "tenant").await? {
+        Some(item) => Ok(Some(decode(&item)?)),
+        None => Ok(None),
+    }
+}
+
+/// Remembers a named singleton (such as the dev tenant) under `name`.
+pub async fn put_marker(
+    store: &dyn StateStore,
+    name: &str,
+    value: serde_json::Value,
+) -> Result<(), RepoError> {
+    store
+        .write(vec![WriteOp::put(
+            Item::new(format!("meta#{name}"), "meta", value),
+            Condition::NotExists,
+        )])
+        .await?;
+    Ok(())
+}
+
+/// Reads a named singleton.
+pub async fn get_marker(
+    store: &dyn StateStore,
+    name: &str,
+) -> Result<Option<serde_json::Value>, RepoError> {
+    Ok(store
+        .get(&format!("meta#{name}"), "meta")
+        .await?
+        .map(|item| item.doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::EmbeddedDb;
+    use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn api_keys_authenticate_their_tenant_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::new(EmbeddedDb::open(dir.path()).expect("db"));
+        let (tenant, key) = create(&store, "Acme", 1).await.expect("create");
+        assert_eq!(authenticate(&store, &key).await.expect("auth"), Some(tenant.id.clone()));
+        assert_eq!(authenticate(&store, "hr_wrong").await.expect("auth"), None);
+        let second = issue_key(&store, &tenant.id, 2).await.expect("issue");
+        assert_eq!(authenticate(&store, &second).await.expect("auth"), Some(tenant.id.clone()));
+        assert_eq!(get(&store, &tenant.id).await.expect("get").map(|t| t.name), Some("Acme".into()));
+    }
+}

@@ -1,0 +1,137 @@
+//! How handlers run: on Lambda (an HTTP router, or an SQS batch with partial failures), and
+//! all in one process for `hookrail dev`, where a poller feeds the same job handler from the
+//! embedded queue. Every behaviour is written once.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::backend::Services;
+use crate::inbound::processor::process;
+use crate::inbound::InboundJob;
+
+/// How long a received job stays hidden from other workers. It must exceed the worst-case time
+/// of one job, or the job reappears and runs twice while the first run is still going.
+pub const JOB_VISIBILITY: Duration = Duration::from_secs(60);
+
+/// A job that did not finish.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobError(String);
+
+/// Runs one job from its queue body.
+pub async fn handle_job(services: &Services, body: &str, receive_count: u32) -> Result<(), JobError> {
+    let job: InboundJob = serde_json::from_str(body).map_err(|e| {
+        // Left on the queue, an unreadable job ends in the dead-letter queue for inspection.
+        tracing::error!(error = %e, "unreadable job");
+        JobError(format!("unreadable job: {e}"))
+    })?;
+    match job {
+        InboundJob::ProcessInbound { event_id } => process(services, &event_id, receive_count)
+            .await
+            .map(|_| ())
+            .map_err(|e| JobError(e.to_string())),
+    }
+}
+
+/// The Lambda SQS handler: runs the batch's jobs concurrently, each in its own span, and reports
+/// the ones that failed by their real message ids so only they are retried.
+pub async fn handle_sqs_batch(services: &Services, event: SqsEvent) -> SqsBatchResponse {
+    let mut jobs = JoinSet::new();
+    for record in event.records {
+        let services = services.clone();
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let receive_count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let span = tracing::info_span!("job", message_id = %message_id, receive_count);
+        jobs.spawn(
+            async move {
+                let body = record.body.unwrap_or_default();
+                let result = handle_job(&services, &body, receive_count).await;
+                (message_id, result)
+            }
+            .instrument(span),
+        );
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = jobs.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((message_id, Err(error))) => {
+                tracing::warn!(message_id = %message_id, error = %error, "job failed; left for retry");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message_id;
+                failures.push(failure);
+            }
+            Err(join_error) => {
+                // A panicked job has lost its message id; failing nothing here would delete it,
+                // so the whole batch is retried instead.
+                tracing::error!(error = %join_error, "job panicked; retrying the batch");
+                return SqsBatchResponse::default();
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+/// Feeds jobs from `services.inbound_queue` to [`handle_job`] until `stop` turns true.
+pub async fn poll_inbound_queue(services: Services, mut stop: watch::Receiver<bool>) {
+    let queue = services.inbound_queue.clone();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let received = tokio::select! {
+            received = queue.receive(10, JOB_VISIBILITY, Duration::from_secs(1)) => received,
+            _ = stop.changed() => return,
+        };
+        let messages = match received {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::error!(error = %error, "inbound queue receive failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let mut jobs = JoinSet::new();
+        for message in messages {
+            let services = services.clone();
+            let span = tracing::info_span!("job", message_id = %message.id, receive_count = message.receive_count);
+            jobs.spawn(
+                async move {
+                    let result =
+                        handle_job(&services, &message.body, message.receive_count).await;
+                    (message.receipt, result)
+                }
+                .instrument(span),
+            );
+        }
+        while let Some(joined) = jobs.join_next().await {
+            if let Ok((receipt, Ok(()))) = joined {
+                if let Err(error) = queue.delete(&receipt).await {
+                    tracing::warn!(error = %error, "finished job could not be deleted; it will run again harmlessly");
+                }
+            }
+        }
+    }
+}
+
+/// Sets up structured logs: JSON on Lambda (CloudWatch), compact text locally.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder.json().without_time().try_init()
+    } else {
+        builder.compact().try_init()
+    };
+}
