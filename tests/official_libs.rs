@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use hookrail::verify::{self, InboundRequest, VerifyError};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
-use hookrail::verify::{self, InboundRequest, VerifyError};
 
 const TS: i64 = 1_714_000_000;
 

@@ -1,1 +1,116 @@
-fn main() {}
+//! The `hookrail` binary: `hookrail dev` runs the whole system in one process on the embedded
+//! backend; operator commands manage tenants on whichever backend the environment configures.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hookrail::backend::Services;
+use hookrail::config::{BackendConfig, Config};
+use hookrail::dev::{ensure_dev_tenant, DevServer};
+
+#[derive(Parser)]
+#[command(name = "hookrail", version, about = "Hookrail integrations hub")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every function in one process on the embedded backend (no AWS account needed).
+    Dev {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where the embedded database and master key live.
+        #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
+        data_dir: PathBuf,
+    },
+    /// Manage tenants (on the backend HOOKRAIL_BACKEND names; embedded by default).
+    Tenants {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its API key (shown only once).
+    Create {
+        /// The tenant's display name.
+        name: String,
+        /// Where the embedded database lives (ignored with HOOKRAIL_BACKEND=aws).
+        #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
+        data_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    hookrail::runtime::init_tracing(false);
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("hookrail: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Dev { listen, data_dir } => dev(listen, data_dir).await,
+        Command::Tenants {
+            command: TenantCommand::Create { name, data_dir },
+        } => create_tenant(&name, data_dir).await,
+    }
+}
+
+async fn dev(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    config.backend = BackendConfig::Embedded {
+        data_dir: data_dir.clone(),
+    };
+    let services = Services::connect(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tenant, key) = ensure_dev_tenant(&services)
+        .await
+        .map_err(|e| e.to_string())?;
+    let server = DevServer::start(services, listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("hookrail dev: embedded backend in {}", data_dir.display());
+    println!("base url: {}", server.base_url);
+    println!("tenant: {tenant}");
+    println!("api key: {key}");
+    println!("openapi: {}/v1/openapi.json", server.base_url);
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    println!("hookrail dev: stopping");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn create_tenant(name: &str, data_dir: PathBuf) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("the tenant name must not be empty".into());
+    }
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    if let BackendConfig::Embedded { .. } = config.backend {
+        config.backend = BackendConfig::Embedded { data_dir };
+    }
+    let services = Services::connect(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (tenant, key) =
+        hookrail::repo::tenants::create(services.store.as_ref(), name, services.clock.now())
+            .await
+            .map_err(|e| e.to_string())?;
+    println!("tenant: {}", tenant.id);
+    println!("api key: {key}");
+    Ok(())
+}

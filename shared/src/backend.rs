@@ -83,10 +83,7 @@ impl Services {
             } => {
                 let aws = aws_config::load_from_env().await;
                 Self {
-                    store: Arc::new(DynamoStore::new(
-                        aws_sdk_dynamodb::Client::new(&aws),
-                        table,
-                    )),
+                    store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
                     inbound_queue: Arc::new(SqsQueue::new(
                         aws_sdk_sqs::Client::new(&aws),
                         inbound_queue_url,

@@ -95,15 +95,16 @@ impl Config {
         };
         let max_body_bytes = match get("HOOKRAIL_MAX_BODY_BYTES") {
             None => DEFAULT_MAX_BODY_BYTES,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(ConfigError::Invalid {
-                    name: "HOOKRAIL_MAX_BODY_BYTES",
-                    value: raw,
-                    reason: "expected a positive number of bytes",
-                })?,
+            Some(raw) => {
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::Invalid {
+                        name: "HOOKRAIL_MAX_BODY_BYTES",
+                        value: raw,
+                        reason: "expected a positive number of bytes",
+                    })?
+            }
         };
         let public_url = match get("HOOKRAIL_PUBLIC_URL") {
             None => None,

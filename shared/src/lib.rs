@@ -12,7 +12,8 @@
 //! - [`store`], [`queue`], [`vault`]: the ports, each with its AWS adapter and its embedded one.
 //! - [`embedded`]: the SQLite file behind the embedded adapters.
 //! - [`backend`]: builds the adapters a configuration names.
-//! - [`runtime`]: how the handlers run — on Lambda, and all in one process for `hookrail dev`.
+//! - [`runtime`]: how the handlers run on Lambda, and the queue poller.
+//! - [`dev`]: `hookrail dev` — every function in one process on the embedded backend.
 //! - [`clock`], [`ids`]: time and typed identifiers.
 
 pub mod clock;
@@ -21,14 +22,15 @@ pub mod queue;
 pub mod store;
 pub mod vault;
 
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;
 pub mod api;
 pub mod backend;
 pub mod config;
+pub mod dev;
 pub mod domain;
 pub mod ids;
 pub mod inbound;
 pub mod repo;
 pub mod runtime;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verify;

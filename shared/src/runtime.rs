@@ -23,7 +23,11 @@ pub const JOB_VISIBILITY: Duration = Duration::from_secs(60);
 pub struct JobError(String);
 
 /// Runs one job from its queue body.
-pub async fn handle_job(services: &Services, body: &str, receive_count: u32) -> Result<(), JobError> {
+pub async fn handle_job(
+    services: &Services,
+    body: &str,
+    receive_count: u32,
+) -> Result<(), JobError> {
     let job: InboundJob = serde_json::from_str(body).map_err(|e| {
         // Left on the queue, an unreadable job ends in the dead-letter queue for inspection.
         tracing::error!(error = %e, "unreadable job");
@@ -107,8 +111,7 @@ pub async fn poll_inbound_queue(services: Services, mut stop: watch::Receiver<bo
             let span = tracing::info_span!("job", message_id = %message.id, receive_count = message.receive_count);
             jobs.spawn(
                 async move {
-                    let result =
-                        handle_job(&services, &message.body, message.receive_count).await;
+                    let result = handle_job(&services, &message.body, message.receive_count).await;
                     (message.receipt, result)
                 }
                 .instrument(span),
@@ -128,10 +131,56 @@ pub async fn poll_inbound_queue(services: Services, mut stop: watch::Receiver<bo
 pub fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr, so stdout carries only what a command prints for its user.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi && !json);
     let _ = if json {
         builder.json().without_time().try_init()
     } else {
         builder.compact().try_init()
     };
+}
+
+/// Why a function could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is incomplete.
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The adapters could not be built.
+    #[error("backend: {0}")]
+    Backend(#[from] crate::backend::BackendError),
+    /// The Lambda runtime failed.
+    #[error("lambda runtime: {0}")]
+    Lambda(String),
+}
+
+/// Reads the environment and builds the adapters, as every function does at init.
+pub async fn services_from_env() -> Result<Services, StartError> {
+    let config = crate::config::Config::from_env()?;
+    Ok(Services::connect(&config).await?)
+}
+
+/// Serves an HTTP router behind API Gateway.
+pub async fn serve_lambda_http(router: axum::Router) -> Result<(), StartError> {
+    lambda_http::run(router)
+        .await
+        .map_err(|e| StartError::Lambda(e.to_string()))
+}
+
+/// Serves SQS batches of jobs, reporting partial batch failures.
+pub async fn serve_lambda_sqs(services: Services) -> Result<(), StartError> {
+    let handler =
+        lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<SqsEvent>| {
+            let services = services.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(handle_sqs_batch(&services, event.payload).await)
+            }
+        });
+    lambda_runtime::run(handler)
+        .await
+        .map_err(|e| StartError::Lambda(e.to_string()))
 }

@@ -192,10 +192,7 @@ pub async fn list_integrations(
     )
     .await?;
     Ok(Json(Paged {
-        data: items
-            .iter()
-            .map(|i| view(&services, &headers, i))
-            .collect(),
+        data: items.iter().map(|i| view(&services, &headers, i)).collect(),
         next_cursor,
     }))
 }
@@ -305,6 +302,9 @@ pub async fn delete_integration(
 )]
 pub async fn list_vendors() -> Json<VendorList> {
     Json(VendorList {
-        data: crate::verify::VENDORS.iter().map(|v| (*v).to_owned()).collect(),
+        data: crate::verify::VENDORS
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect(),
     })
 }

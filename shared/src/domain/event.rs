@@ -144,8 +144,14 @@ mod tests {
     #[test]
     fn normalizes_types_as_vendor_dot_event() {
         assert_eq!(normalized_type("github", "push"), "github.push");
-        assert_eq!(normalized_type("stripe", "invoice.paid"), "stripe.invoice.paid");
-        assert_eq!(normalized_type("shopify", "Orders.Create"), "shopify.orders.create");
+        assert_eq!(
+            normalized_type("stripe", "invoice.paid"),
+            "stripe.invoice.paid"
+        );
+        assert_eq!(
+            normalized_type("shopify", "Orders.Create"),
+            "shopify.orders.create"
+        );
     }
 
     #[test]
@@ -159,7 +165,10 @@ mod tests {
 
     #[test]
     fn statuses_parse_case_insensitively() {
-        assert_eq!(EventStatus::parse("processed"), Some(EventStatus::Processed));
+        assert_eq!(
+            EventStatus::parse("processed"),
+            Some(EventStatus::Processed)
+        );
         assert_eq!(EventStatus::parse("nope"), None);
     }
 }

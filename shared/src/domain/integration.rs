@@ -144,17 +144,16 @@ pub fn validate_for_vendor(
     config: &Map<String, Value>,
     has_signing_secret: bool,
 ) -> Result<(), IntegrationError> {
-    crate::verify::scheme_for(vendor, &Value::Object(config.clone()))
-        .map_err(|e| match e {
-            crate::verify::SchemeConfigError::UnknownVendor(v) => invalid(
-                "vendor",
-                format!(
-                    "unknown vendor {v:?}; supported: {}",
-                    crate::verify::VENDORS.join(", ")
-                ),
+    crate::verify::scheme_for(vendor, &Value::Object(config.clone())).map_err(|e| match e {
+        crate::verify::SchemeConfigError::UnknownVendor(v) => invalid(
+            "vendor",
+            format!(
+                "unknown vendor {v:?}; supported: {}",
+                crate::verify::VENDORS.join(", ")
             ),
-            crate::verify::SchemeConfigError::InvalidConfig(reason) => invalid("config", reason),
-        })?;
+        ),
+        crate::verify::SchemeConfigError::InvalidConfig(reason) => invalid("config", reason),
+    })?;
     if !has_signing_secret {
         return Err(invalid(
             "config.signing_secret",
@@ -187,7 +186,10 @@ mod tests {
         })))
         .expect("valid");
         assert_eq!(split.public, object(json!({ "header": "X-Sig" })));
-        assert_eq!(split.secrets.get("signing_secret").map(String::as_str), Some("abc"));
+        assert_eq!(
+            split.secrets.get("signing_secret").map(String::as_str),
+            Some("abc")
+        );
         assert_eq!(split.unchanged, ["api_key"]);
         assert_eq!(split.removed, ["token"]);
     }
@@ -195,7 +197,10 @@ mod tests {
     #[test]
     fn rejects_secret_fields_that_are_not_strings() {
         let error = split_config(&object(json!({ "signing_secret": 42 }))).unwrap_err();
-        assert_eq!(error.to_string(), "config.signing_secret: must be a non-empty string");
+        assert_eq!(
+            error.to_string(),
+            "config.signing_secret: must be a non-empty string"
+        );
     }
 
     #[test]

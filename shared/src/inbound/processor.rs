@@ -5,7 +5,9 @@
 //! alone, and state changes are conditional on the version read.
 
 use crate::backend::Services;
-use crate::domain::event::{normalized_type, EventStatus, Failure, InboundEvent, MAX_PROCESSING_TRIES};
+use crate::domain::event::{
+    normalized_type, EventStatus, Failure, InboundEvent, MAX_PROCESSING_TRIES,
+};
 use crate::ids::EventId;
 use crate::repo::{events, integrations, RepoError};
 use crate::verify::scheme_for;

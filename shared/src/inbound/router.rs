@@ -35,8 +35,12 @@ async fn receive_webhook(
             return ApiError::too_large(services.settings.max_body_bytes).into_response();
         }
         Err(rejection) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
-                .into_response()
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                rejection.body_text(),
+            )
+            .into_response()
         }
     };
     match receive(&services, &integration_id, &headers, body.to_vec()).await {
@@ -91,8 +95,12 @@ fn answer_error(integration_id: &str, error: ReceiptError) -> Response {
         }
         ReceiptError::Malformed(reason) => {
             tracing::warn!(integration_id = %integration_id, reason = %reason, "webhook header malformed");
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_header", reason.to_string())
-                .into_response()
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_header",
+                reason.to_string(),
+            )
+            .into_response()
         }
         ReceiptError::Misconfigured(reason) => {
             tracing::error!(integration_id = %integration_id, reason = %reason, "integration cannot verify webhooks");

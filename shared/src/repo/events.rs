@@ -109,7 +109,11 @@ fn payload_items(event: &InboundEvent, payload: &Payload) -> Result<Vec<Item>, R
         .iter()
         .enumerate()
         .map(|(n, chunk)| {
-            let doc = if n == 0 { header.clone() } else { serde_json::json!({}) };
+            let doc = if n == 0 {
+                header.clone()
+            } else {
+                serde_json::json!({})
+            };
             let mut item = Item::new(pk(&event.id), format!("body#{n:04}"), doc);
             item.blob = Some(chunk.to_vec());
             item.expires_at = Some(event.received_at + EVENT_RETENTION_SECS);
@@ -152,7 +156,10 @@ pub async fn record_receipt(
         Ok(()) => Ok(Stored::New),
         Err(StoreError::ConditionFailed) => {
             let marker = store
-                .get(&dedupe_pk(&event.integration_id, &event.dedupe_key), "dedupe")
+                .get(
+                    &dedupe_pk(&event.integration_id, &event.dedupe_key),
+                    "dedupe",
+                )
                 .await?
                 .ok_or(RepoError::Conflict)?;
             let marker: DedupeMarker = decode(&marker)?;
@@ -303,10 +310,21 @@ mod tests {
         headers.insert("x-github-event", "push".parse().expect("header"));
         headers.insert("authorization", "Bearer secret".parse().expect("header"));
         let payload = Payload::new(&headers, body.clone());
-        assert_eq!(record_receipt(&store, &first, &payload).await.expect("store"), Stored::New);
-        let read = super::payload(&store, &first.id).await.expect("read").expect("found");
+        assert_eq!(
+            record_receipt(&store, &first, &payload)
+                .await
+                .expect("store"),
+            Stored::New
+        );
+        let read = super::payload(&store, &first.id)
+            .await
+            .expect("read")
+            .expect("found");
         assert_eq!(read.body, body);
-        assert_eq!(read.headers, [("x-github-event".to_owned(), "push".to_owned())]);
+        assert_eq!(
+            read.headers,
+            [("x-github-event".to_owned(), "push".to_owned())]
+        );
     }
 
     #[tokio::test]
@@ -317,13 +335,19 @@ mod tests {
         let first = event(&integration, "same");
         let again = event(&integration, "same");
         let payload = Payload::default();
-        record_receipt(&store, &first, &payload).await.expect("first");
+        record_receipt(&store, &first, &payload)
+            .await
+            .expect("first");
         assert_eq!(
-            record_receipt(&store, &again, &payload).await.expect("again"),
+            record_receipt(&store, &again, &payload)
+                .await
+                .expect("again"),
             Stored::Duplicate(first.id.clone())
         );
         assert!(get(&store, &again.id).await.expect("get").is_none());
-        let (listed, _) = list(&store, &integration, None, 10, None).await.expect("list");
+        let (listed, _) = list(&store, &integration, None, 10, None)
+            .await
+            .expect("list");
         assert_eq!(listed.len(), 1);
     }
 }

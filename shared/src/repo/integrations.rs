@@ -56,7 +56,10 @@ pub async fn open_secret(
 /// Stores a new integration.
 pub async fn insert(store: &dyn StateStore, integration: &Integration) -> Result<(), RepoError> {
     store
-        .write(vec![WriteOp::put(item(integration, 1)?, Condition::NotExists)])
+        .write(vec![WriteOp::put(
+            item(integration, 1)?,
+            Condition::NotExists,
+        )])
         .await?;
     Ok(())
 }

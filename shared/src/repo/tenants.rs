@@ -48,7 +48,11 @@ fn key_item(tenant: &TenantId, key: &str, now: i64) -> Result<Item, RepoError> {
         hint: api_key_hint(key),
         created_at: now,
     };
-    let mut item = Item::new(format!("key#{}", hash_api_key(key)), "key", encode(&record)?);
+    let mut item = Item::new(
+        format!("key#{}", hash_api_key(key)),
+        "key",
+        encode(&record)?,
+    );
     item.gsi1 = Some(IndexKey::new(
         format!("{}#keys", tenant_pk(tenant)),
         format!("{now:012}"),
@@ -73,8 +77,14 @@ pub async fn issue_key(
 }
 
 /// The tenant an API key belongs to, if any.
-pub async fn authenticate(store: &dyn StateStore, key: &str) -> Result<Option<TenantId>, RepoError> {
-    let Some(item) = store.get(&format!("key#{}", hash_api_key(key)), "key").await? else {
+pub async fn authenticate(
+    store: &dyn StateStore,
+    key: &str,
+) -> Result<Option<TenantId>, RepoError> {
+    let Some(item) = store
+        .get(&format!("key#{}", hash_api_key(key)), "key")
+        .await?
+    else {
         return Ok(None);
     };
     let record: KeyRecord = decode(&item)?;
@@ -126,10 +136,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let store = SqliteStore::new(EmbeddedDb::open(dir.path()).expect("db"));
         let (tenant, key) = create(&store, "Acme", 1).await.expect("create");
-        assert_eq!(authenticate(&store, &key).await.expect("auth"), Some(tenant.id.clone()));
+        assert_eq!(
+            authenticate(&store, &key).await.expect("auth"),
+            Some(tenant.id.clone())
+        );
         assert_eq!(authenticate(&store, "hr_wrong").await.expect("auth"), None);
         let second = issue_key(&store, &tenant.id, 2).await.expect("issue");
-        assert_eq!(authenticate(&store, &second).await.expect("auth"), Some(tenant.id.clone()));
-        assert_eq!(get(&store, &tenant.id).await.expect("get").map(|t| t.name), Some("Acme".into()));
+        assert_eq!(
+            authenticate(&store, &second).await.expect("auth"),
+            Some(tenant.id.clone())
+        );
+        assert_eq!(
+            get(&store, &tenant.id).await.expect("get").map(|t| t.name),
+            Some("Acme".into())
+        );
     }
 }
