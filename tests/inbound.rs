@@ -241,7 +241,7 @@ async fn scenario(system: &System) {
     assert!(body.contains("payload_too_large"), "{body}");
     let (status, _) = system
         .github_push(
-            &system.url("/hooks/int_01HZX3EXAMPLE0000000000000"),
+            &system.url("/hooks/int_01HZX3EXAMP1E0000000000000"),
             "d",
             push,
         )

@@ -28,6 +28,12 @@ enum Command {
         #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
         data_dir: PathBuf,
     },
+    /// Create, in the embedded backend, the integration the sample events in events/ are
+    /// addressed to, so `cargo lambda invoke --data-file events/…` is accepted.
+    Samples {
+        #[command(subcommand)]
+        command: SampleCommand,
+    },
     /// Manage tenants (on the backend HOOKRAIL_BACKEND names; embedded by default).
     Tenants {
         #[command(subcommand)]
@@ -42,6 +48,16 @@ enum TenantCommand {
         /// The tenant's display name.
         name: String,
         /// Where the embedded database lives (ignored with HOOKRAIL_BACKEND=aws).
+        #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SampleCommand {
+    /// Create the sample GitHub integration (secret `hookrail-sample-secret`).
+    Load {
+        /// Where the embedded database lives.
         #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
         data_dir: PathBuf,
     },
@@ -62,6 +78,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Dev { listen, data_dir } => dev(listen, data_dir).await,
+        Command::Samples {
+            command: SampleCommand::Load { data_dir },
+        } => load_samples(data_dir).await,
         Command::Tenants {
             command: TenantCommand::Create { name, data_dir },
         } => create_tenant(&name, data_dir).await,
@@ -112,5 +131,19 @@ async fn create_tenant(name: &str, data_dir: PathBuf) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     println!("tenant: {}", tenant.id);
     println!("api key: {key}");
+    Ok(())
+}
+
+async fn load_samples(data_dir: PathBuf) -> Result<(), String> {
+    let services = Services::connect(&Config::embedded(&data_dir))
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = hookrail::dev::load_samples(&services)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "sample integration: {id} (github, secret {SAMPLE})",
+        SAMPLE = hookrail::dev::SAMPLE_SIGNING_SECRET
+    );
     Ok(())
 }

@@ -139,3 +139,48 @@ impl DevServer {
         }
     }
 }
+
+/// The integration the sample events in `events/` are addressed to and signed for.
+pub const SAMPLE_INTEGRATION_ID: &str = "int_01HZX3EXAMP1E0000000000000";
+/// The signing secret of the sample events.
+pub const SAMPLE_SIGNING_SECRET: &str = "hookrail-sample-secret";
+
+/// Creates, under the dev tenant, the GitHub integration the sample events are made for, so
+/// `cargo lambda invoke` with them is accepted. Does nothing if it exists.
+pub async fn load_samples(services: &Services) -> Result<crate::ids::IntegrationId, DevError> {
+    use crate::domain::integration::Integration;
+    use crate::ids::IntegrationId;
+    use crate::repo::integrations;
+
+    let id = IntegrationId::parse(SAMPLE_INTEGRATION_ID)
+        .map_err(|_| crate::store::StoreError::Corrupt("sample integration id".into()))
+        .map_err(RepoError::from)?;
+    if integrations::get_any(services.store.as_ref(), &id)
+        .await?
+        .is_some()
+    {
+        return Ok(id);
+    }
+    let (tenant_id, _) = ensure_dev_tenant(services).await?;
+    let now = services.clock.now();
+    let mut integration = Integration {
+        id: id.clone(),
+        tenant_id,
+        vendor: "github".into(),
+        name: "Sample GitHub (events/)".into(),
+        active: true,
+        config: Default::default(),
+        secrets: Default::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let secrets = [(
+        "signing_secret".to_owned(),
+        SAMPLE_SIGNING_SECRET.to_owned(),
+    )]
+    .into();
+    integration.secrets =
+        integrations::seal_secrets(&services.sealer, &integration, &secrets).await?;
+    integrations::insert(services.store.as_ref(), &integration).await?;
+    Ok(id)
+}

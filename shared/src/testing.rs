@@ -131,3 +131,95 @@ impl Emulator {
             .expect("key id")
     }
 }
+
+/// Embedded services in `dir`, for tests.
+pub async fn embedded_services(dir: &std::path::Path) -> crate::backend::Services {
+    crate::backend::Services::connect(&crate::config::Config::embedded(dir))
+        .await
+        .expect("embedded services")
+}
+
+/// Fault injection around real adapters: calls fail while a switch is on.
+pub mod faults {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use crate::queue::{JobQueue, QueueError, QueueMessage};
+    use crate::store::{Item, Page, Query, StateStore, StoreError, WriteOp};
+
+    /// A state store whose queries fail while `fail_queries` is on.
+    pub struct FlakyStore {
+        /// The real store.
+        pub inner: Arc<dyn StateStore>,
+        /// Fail every query while true.
+        pub fail_queries: AtomicBool,
+        /// Fail every write while true.
+        pub fail_writes: AtomicBool,
+    }
+
+    impl FlakyStore {
+        /// Wraps `inner`, failing nothing yet.
+        pub fn new(inner: Arc<dyn StateStore>) -> Self {
+            Self {
+                inner,
+                fail_queries: AtomicBool::new(false),
+                fail_writes: AtomicBool::new(false),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl StateStore for FlakyStore {
+        async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+            self.inner.get(pk, sk).await
+        }
+        async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+            if self.fail_writes.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("injected write failure".into()));
+            }
+            self.inner.write(ops).await
+        }
+        async fn query(&self, query: Query) -> Result<Page, StoreError> {
+            if self.fail_queries.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("injected query failure".into()));
+            }
+            self.inner.query(query).await
+        }
+    }
+
+    /// A queue whose next `failures` sends fail.
+    pub struct FlakyQueue {
+        /// The real queue.
+        pub inner: Arc<dyn JobQueue>,
+        /// Sends still to fail.
+        pub failing_sends: AtomicU32,
+    }
+
+    #[async_trait]
+    impl JobQueue for FlakyQueue {
+        async fn send(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+            let failing = self
+                .failing_sends
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err(QueueError::Unavailable("injected send failure".into()));
+            }
+            self.inner.send(body, delay).await
+        }
+        async fn receive(
+            &self,
+            max: usize,
+            visibility: Duration,
+            wait: Duration,
+        ) -> Result<Vec<QueueMessage>, QueueError> {
+            self.inner.receive(max, visibility, wait).await
+        }
+        async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+            self.inner.delete(receipt).await
+        }
+    }
+}

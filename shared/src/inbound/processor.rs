@@ -183,3 +183,122 @@ fn normalize_fix(vendor: &str) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::event::Verification;
+    use crate::domain::integration::Integration;
+    use crate::ids::{IntegrationId, TenantId};
+    use crate::repo::events::Payload;
+    use crate::testing::embedded_services;
+    use crate::testing::faults::FlakyStore;
+
+    async fn stored_event(services: &Services, event_header: Option<&str>) -> EventId {
+        let integration = Integration {
+            id: IntegrationId::generate(),
+            tenant_id: TenantId::generate(),
+            vendor: "github".into(),
+            name: "gh".into(),
+            active: true,
+            config: Default::default(),
+            secrets: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        integrations::insert(services.store.as_ref(), &integration)
+            .await
+            .expect("integration");
+        let event = crate::inbound::receipt::new_event(
+            &integration,
+            "id:x".into(),
+            b"{}",
+            crate::clock::unix_now(),
+            Verification::Verified,
+        );
+        let mut headers = http::HeaderMap::new();
+        if let Some(name) = event_header {
+            headers.insert("x-github-event", name.parse().expect("header"));
+        }
+        events::record_receipt(
+            services.store.as_ref(),
+            &event,
+            &Payload::new(&headers, b"{}".to_vec()),
+        )
+        .await
+        .expect("event");
+        event.id
+    }
+
+    async fn state(services: &Services, id: &EventId) -> InboundEvent {
+        events::get(services.store.as_ref(), id)
+            .await
+            .expect("read")
+            .expect("event")
+            .0
+    }
+
+    #[tokio::test]
+    async fn retries_backing_failures_then_dead_letters_with_the_failing_stage() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut services = embedded_services(dir.path()).await;
+        let id = stored_event(&services, Some("push")).await;
+        let flaky = Arc::new(FlakyStore::new(Arc::clone(&services.store)));
+        flaky.fail_queries.store(true, Ordering::SeqCst);
+        services.store = flaky;
+
+        for receive_count in 1..MAX_PROCESSING_TRIES {
+            let error = process(&services, &id, receive_count).await.unwrap_err();
+            assert!(error.retryable);
+            let event = state(&services, &id).await;
+            assert_eq!(event.status, EventStatus::Processing);
+            assert_eq!(event.tries, receive_count);
+        }
+        let last = process(&services, &id, MAX_PROCESSING_TRIES)
+            .await
+            .unwrap_err();
+        assert_eq!(last.stage, "load");
+        let event = state(&services, &id).await;
+        assert_eq!(event.status, EventStatus::Failed);
+        let failure = event.failure.expect("failure recorded");
+        assert_eq!(failure.stage, "load");
+        assert!(failure.dead_lettered);
+        assert!(!failure.fix.is_empty());
+    }
+
+    #[tokio::test]
+    async fn processing_twice_changes_nothing_the_second_time() {
+        let dir = tempfile::tempdir().expect("dir");
+        let services = embedded_services(dir.path()).await;
+        let id = stored_event(&services, Some("push")).await;
+        assert_eq!(
+            process(&services, &id, 1).await.expect("first"),
+            Processed::Done("github.push".into())
+        );
+        let first = state(&services, &id).await;
+        assert_eq!(
+            process(&services, &id, 2).await.expect("again"),
+            Processed::Skipped
+        );
+        assert_eq!(state(&services, &id).await, first);
+    }
+
+    #[tokio::test]
+    async fn a_payload_without_an_event_type_fails_at_once_without_retrying() {
+        let dir = tempfile::tempdir().expect("dir");
+        let services = embedded_services(dir.path()).await;
+        let id = stored_event(&services, None).await;
+        assert_eq!(
+            process(&services, &id, 1).await.expect("done"),
+            Processed::Failed
+        );
+        let event = state(&services, &id).await;
+        assert_eq!(event.status, EventStatus::Failed);
+        let failure = event.failure.expect("failure");
+        assert_eq!(failure.stage, "normalize");
+        assert!(!failure.dead_lettered);
+    }
+}

@@ -164,3 +164,117 @@ async fn heal_unqueued(services: &Services, event_id: &EventId) -> Result<(), Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hmac::Mac;
+
+    use super::*;
+    use crate::domain::integration::Integration;
+    use crate::ids::TenantId;
+    use crate::testing::embedded_services;
+    use crate::testing::faults::{FlakyQueue, FlakyStore};
+
+    const SECRET: &str = "hook-secret";
+
+    async fn github_integration(services: &Services) -> Integration {
+        let mut integration = Integration {
+            id: IntegrationId::generate(),
+            tenant_id: TenantId::generate(),
+            vendor: "github".into(),
+            name: "gh".into(),
+            active: true,
+            config: Default::default(),
+            secrets: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let secrets = [("signing_secret".to_owned(), SECRET.to_owned())].into();
+        integration.secrets = integrations::seal_secrets(&services.sealer, &integration, &secrets)
+            .await
+            .expect("seal");
+        integrations::insert(services.store.as_ref(), &integration)
+            .await
+            .expect("insert");
+        integration
+    }
+
+    fn signed(body: &[u8], delivery: &str) -> http::HeaderMap {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+        mac.update(body);
+        let mut headers = http::HeaderMap::new();
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        headers.insert("x-hub-signature-256", signature.parse().expect("header"));
+        headers.insert("x-github-event", "push".parse().expect("header"));
+        headers.insert("x-github-delivery", delivery.parse().expect("header"));
+        headers
+    }
+
+    #[tokio::test]
+    async fn an_event_stored_but_not_queued_is_queued_by_the_vendors_redelivery() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut services = embedded_services(dir.path()).await;
+        let real_queue = Arc::clone(&services.inbound_queue);
+        services.inbound_queue = Arc::new(FlakyQueue {
+            inner: Arc::clone(&real_queue),
+            failing_sends: AtomicU32::new(1),
+        });
+        let integration = github_integration(&services).await;
+        let body = b"{}".to_vec();
+        let headers = signed(&body, "d-1");
+
+        let first = receive(&services, integration.id.as_str(), &headers, body.clone()).await;
+        assert!(
+            matches!(first, Err(ReceiptError::Unavailable(_))),
+            "{first:?}"
+        );
+        let queued = real_queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert!(queued.is_empty(), "nothing was queued yet");
+
+        let again = receive(&services, integration.id.as_str(), &headers, body).await;
+        let Ok(Receipt::Duplicate(id)) = again else {
+            panic!("expected a duplicate, got {again:?}");
+        };
+        let queued = real_queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(queued.len(), 1);
+        assert!(queued[0].body.contains(id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_not_acknowledged_and_queues_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut services = embedded_services(dir.path()).await;
+        let integration = github_integration(&services).await;
+        let flaky = Arc::new(FlakyStore::new(Arc::clone(&services.store)));
+        flaky.fail_writes.store(true, Ordering::SeqCst);
+        services.store = flaky;
+        let body = b"{}".to_vec();
+        let result = receive(
+            &services,
+            integration.id.as_str(),
+            &signed(&body, "d-2"),
+            body,
+        )
+        .await;
+        assert!(
+            matches!(result, Err(ReceiptError::Unavailable(_))),
+            "{result:?}"
+        );
+        let queued = services
+            .inbound_queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert!(queued.is_empty());
+    }
+}
