@@ -34,25 +34,22 @@ async fn services_at(now: i64) -> (tempfile::TempDir, Services) {
 }
 
 async fn sample_integration(services: &Services, vendor: &str) -> Integration {
-    let mut integration = Integration {
-        id: IntegrationId::parse(SAMPLE_INTEGRATION).expect("sample id"),
-        tenant_id: TenantId::generate(),
-        vendor: vendor.into(),
-        name: "sample".into(),
-        active: true,
-        config: Default::default(),
-        secrets: Default::default(),
-        created_at: 0,
-        updated_at: 0,
-    };
+    let integration = Integration::new(
+        IntegrationId::parse(SAMPLE_INTEGRATION).expect("sample id"),
+        TenantId::generate(),
+        vendor,
+        "sample",
+        0,
+    );
     let secrets = [("signing_secret".to_owned(), SAMPLE_SECRET.to_owned())].into();
-    integration.secrets = integrations::seal_secrets(&services.sealer, &integration, &secrets)
-        .await
-        .expect("seal");
-    integrations::insert(services.store.as_ref(), &integration)
-        .await
-        .expect("insert");
-    integration
+    integrations::create(
+        services.store.as_ref(),
+        &services.sealer,
+        integration,
+        &secrets,
+    )
+    .await
+    .expect("create")
 }
 
 async fn call(router: axum::Router, event: &str) -> (u16, String) {

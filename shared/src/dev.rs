@@ -162,25 +162,24 @@ pub async fn load_samples(services: &Services) -> Result<crate::ids::Integration
         return Ok(id);
     }
     let (tenant_id, _) = ensure_dev_tenant(services).await?;
-    let now = services.clock.now();
-    let mut integration = Integration {
-        id: id.clone(),
+    let integration = Integration::new(
+        id.clone(),
         tenant_id,
-        vendor: "github".into(),
-        name: "Sample GitHub (events/)".into(),
-        active: true,
-        config: Default::default(),
-        secrets: Default::default(),
-        created_at: now,
-        updated_at: now,
-    };
+        "github",
+        "Sample GitHub (events/)",
+        services.clock.now(),
+    );
     let secrets = [(
         "signing_secret".to_owned(),
         SAMPLE_SIGNING_SECRET.to_owned(),
     )]
     .into();
-    integration.secrets =
-        integrations::seal_secrets(&services.sealer, &integration, &secrets).await?;
-    integrations::insert(services.store.as_ref(), &integration).await?;
+    integrations::create(
+        services.store.as_ref(),
+        &services.sealer,
+        integration,
+        &secrets,
+    )
+    .await?;
     Ok(id)
 }

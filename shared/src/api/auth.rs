@@ -44,7 +44,6 @@ pub async fn require_api_key(
     };
     match tenants::authenticate(services.store.as_ref(), key).await {
         Ok(Some(tenant)) => {
-            tracing::Span::current().record("tenant_id", tracing::field::display(&tenant));
             request.extensions_mut().insert(AuthTenant(tenant));
             next.run(request).await
         }

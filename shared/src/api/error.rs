@@ -127,6 +127,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        Self::invalid("body", rejection.body_text())
+    }
+}
+
 impl From<RepoError> for ApiError {
     fn from(error: RepoError) -> Self {
         match error {

@@ -138,7 +138,7 @@ pub async fn create_integration(
     headers: HeaderMap,
     body: Result<Json<CreateIntegration>, axum::extract::rejection::JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Json(request) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let Json(request) = body?;
     validate_name(&request.name)?;
     let split = split_config(&request.config)?;
     validate_for_vendor(
@@ -146,21 +146,22 @@ pub async fn create_integration(
         &split.public,
         split.secrets.contains_key("signing_secret"),
     )?;
-    let now = services.clock.now();
-    let mut integration = Integration {
-        id: IntegrationId::generate(),
-        tenant_id: tenant.0.clone(),
-        vendor: request.vendor,
-        name: request.name.trim().to_owned(),
-        active: request.active,
-        config: split.public,
-        secrets: Default::default(),
-        created_at: now,
-        updated_at: now,
-    };
-    integration.secrets =
-        integrations::seal_secrets(&services.sealer, &integration, &split.secrets).await?;
-    integrations::insert(services.store.as_ref(), &integration).await?;
+    let mut integration = Integration::new(
+        IntegrationId::generate(),
+        tenant.0.clone(),
+        request.vendor,
+        request.name.trim(),
+        services.clock.now(),
+    );
+    integration.active = request.active;
+    integration.config = split.public;
+    let integration = integrations::create(
+        services.store.as_ref(),
+        &services.sealer,
+        integration,
+        &split.secrets,
+    )
+    .await?;
     tracing::info!(tenant_id = %tenant.0, integration_id = %integration.id, vendor = %integration.vendor, "integration created");
     Ok((
         StatusCode::CREATED,
@@ -237,7 +238,7 @@ pub async fn update_integration(
     Path(id): Path<String>,
     body: Result<Json<UpdateIntegration>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<IntegrationView>, ApiError> {
-    let Json(request) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let Json(request) = body?;
     let (mut integration, version) = owned(&services, &tenant, &id).await?;
     if let Some(name) = &request.name {
         validate_name(name)?;

@@ -49,6 +49,27 @@ pub struct Integration {
 }
 
 impl Integration {
+    /// A new active integration with no configuration yet.
+    pub fn new(
+        id: IntegrationId,
+        tenant_id: TenantId,
+        vendor: impl Into<String>,
+        name: impl Into<String>,
+        now: i64,
+    ) -> Self {
+        Self {
+            id,
+            tenant_id,
+            vendor: vendor.into(),
+            name: name.into(),
+            active: true,
+            config: Map::new(),
+            secrets: BTreeMap::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The configuration as the API shows it: secret fields masked.
     pub fn masked_config(&self) -> Map<String, Value> {
         let mut shown = self.config.clone();

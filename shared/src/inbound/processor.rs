@@ -198,17 +198,13 @@ mod tests {
     use crate::testing::faults::FlakyStore;
 
     async fn stored_event(services: &Services, event_header: Option<&str>) -> EventId {
-        let integration = Integration {
-            id: IntegrationId::generate(),
-            tenant_id: TenantId::generate(),
-            vendor: "github".into(),
-            name: "gh".into(),
-            active: true,
-            config: Default::default(),
-            secrets: Default::default(),
-            created_at: 0,
-            updated_at: 0,
-        };
+        let integration = Integration::new(
+            IntegrationId::generate(),
+            TenantId::generate(),
+            "github",
+            "gh",
+            0,
+        );
         integrations::insert(services.store.as_ref(), &integration)
             .await
             .expect("integration");

@@ -182,25 +182,22 @@ mod tests {
     const SECRET: &str = "hook-secret";
 
     async fn github_integration(services: &Services) -> Integration {
-        let mut integration = Integration {
-            id: IntegrationId::generate(),
-            tenant_id: TenantId::generate(),
-            vendor: "github".into(),
-            name: "gh".into(),
-            active: true,
-            config: Default::default(),
-            secrets: Default::default(),
-            created_at: 0,
-            updated_at: 0,
-        };
+        let integration = Integration::new(
+            IntegrationId::generate(),
+            TenantId::generate(),
+            "github",
+            "gh",
+            0,
+        );
         let secrets = [("signing_secret".to_owned(), SECRET.to_owned())].into();
-        integration.secrets = integrations::seal_secrets(&services.sealer, &integration, &secrets)
-            .await
-            .expect("seal");
-        integrations::insert(services.store.as_ref(), &integration)
-            .await
-            .expect("insert");
-        integration
+        integrations::create(
+            services.store.as_ref(),
+            &services.sealer,
+            integration,
+            &secrets,
+        )
+        .await
+        .expect("create")
     }
 
     fn signed(body: &[u8], delivery: &str) -> http::HeaderMap {

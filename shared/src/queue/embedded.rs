@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::params;
 
-use super::{JobQueue, QueueError, QueueMessage, MAX_DELAY};
+use super::{check_delay, JobQueue, QueueError, QueueMessage};
 use crate::clock::unix_now_ms;
 use crate::embedded::{EmbeddedDb, EmbeddedDbError};
 
@@ -139,13 +139,7 @@ impl EmbeddedQueue {
 #[async_trait]
 impl JobQueue for EmbeddedQueue {
     async fn send(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        if delay > MAX_DELAY {
-            return Err(QueueError::Rejected(format!(
-                "delay of {}s exceeds the queue's {}s limit",
-                delay.as_secs(),
-                MAX_DELAY.as_secs()
-            )));
-        }
+        check_delay(delay)?;
         let name = self.name.clone();
         let body = body.to_owned();
         let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);

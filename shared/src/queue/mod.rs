@@ -11,6 +11,18 @@ use async_trait::async_trait;
 /// The longest delay a queue accepts (SQS's limit); longer waits belong in the state store.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
+/// Refuses a delay longer than [`MAX_DELAY`]: longer waits belong in the state store.
+pub fn check_delay(delay: Duration) -> Result<(), QueueError> {
+    if delay > MAX_DELAY {
+        return Err(QueueError::Rejected(format!(
+            "delay of {}s exceeds the queue's {}s limit",
+            delay.as_secs(),
+            MAX_DELAY.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// One received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {

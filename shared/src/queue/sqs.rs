@@ -8,7 +8,7 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use aws_sdk_sqs::Client;
 
-use super::{JobQueue, QueueError, QueueMessage, MAX_DELAY};
+use super::{check_delay, JobQueue, QueueError, QueueMessage};
 
 /// One SQS queue.
 #[derive(Clone)]
@@ -42,13 +42,7 @@ fn seconds(duration: Duration) -> i32 {
 #[async_trait]
 impl JobQueue for SqsQueue {
     async fn send(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
-        if delay > MAX_DELAY {
-            return Err(QueueError::Rejected(format!(
-                "delay of {}s exceeds SQS's {}s limit",
-                delay.as_secs(),
-                MAX_DELAY.as_secs()
-            )));
-        }
+        check_delay(delay)?;
         self.client
             .send_message()
             .queue_url(&self.url)

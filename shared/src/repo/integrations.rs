@@ -53,6 +53,18 @@ pub async fn open_secret(
     }
 }
 
+/// Seals `secrets` into a new integration and stores it.
+pub async fn create(
+    store: &dyn StateStore,
+    sealer: &Sealer,
+    mut integration: Integration,
+    secrets: &BTreeMap<String, String>,
+) -> Result<Integration, RepoError> {
+    integration.secrets = seal_secrets(sealer, &integration, secrets).await?;
+    insert(store, &integration).await?;
+    Ok(integration)
+}
+
 /// Stores a new integration.
 pub async fn insert(store: &dyn StateStore, integration: &Integration) -> Result<(), RepoError> {
     store

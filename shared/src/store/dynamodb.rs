@@ -148,13 +148,29 @@ where
     StoreError::Unavailable(DisplayErrorContext(&error).to_string())
 }
 
+/// A single write's error: [`StoreError::ConditionFailed`] when its condition did not hold.
+fn write_error<E, R>(error: aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code);
+    if code == Some("ConditionalCheckFailedException") {
+        StoreError::ConditionFailed
+    } else {
+        unavailable(error)
+    }
+}
+
 fn key(pk: &str, sk: &str) -> Attributes {
     Attributes::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
 impl DynamoStore {
     async fn write_one(&self, op: WriteOp) -> Result<(), StoreError> {
-        let result = match op {
+        match op {
             WriteOp::Put { item, condition } => {
                 let cond = expression(condition);
                 self.client
@@ -166,14 +182,7 @@ impl DynamoStore {
                     .set_expression_attribute_values(non_empty(cond.values))
                     .send()
                     .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.as_service_error()
-                                .and_then(|s| s.code().map(str::to_owned)),
-                            unavailable(e),
-                        )
-                    })
+                    .map_err(write_error)?;
             }
             WriteOp::Delete { pk, sk, condition } => {
                 let cond = expression(condition);
@@ -186,23 +195,10 @@ impl DynamoStore {
                     .set_expression_attribute_values(non_empty(cond.values))
                     .send()
                     .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        (
-                            e.as_service_error()
-                                .and_then(|s| s.code().map(str::to_owned)),
-                            unavailable(e),
-                        )
-                    })
+                    .map_err(write_error)?;
             }
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err((Some(code), _)) if code == "ConditionalCheckFailedException" => {
-                Err(StoreError::ConditionFailed)
-            }
-            Err((_, error)) => Err(error),
         }
+        Ok(())
     }
 
     async fn write_many(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
