@@ -42,6 +42,13 @@ async fn embedded() -> System {
     start(config, Some(dir)).await
 }
 
+async fn embedded_with_rate_limit(per_minute: u32) -> System {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::embedded(dir.path());
+    config.api_requests_per_minute = per_minute;
+    start(config, Some(dir)).await
+}
+
 async fn aws() -> Option<System> {
     let aws = hookrail::testing::moto().await?;
     let config = Config {
@@ -52,6 +59,7 @@ async fn aws() -> Option<System> {
         },
         public_url: None,
         max_body_bytes: BODY_LIMIT,
+        api_requests_per_minute: 10_000,
     };
     Some(start(config, None).await)
 }
@@ -453,5 +461,45 @@ async fn openapi_document_describes_every_route() {
         );
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    system.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_rate_limits_count_per_tenant_and_say_when_to_retry() {
+    let system = embedded_with_rate_limit(3).await;
+    let key = system.tenant("Busy").await;
+    let other = system.tenant("Quiet").await;
+    let get = |key: String| {
+        let request = system
+            .http
+            .get(system.url("/v1/integrations"))
+            .bearer_auth(key);
+        async move { request.send().await.expect("request") }
+    };
+    for expected_remaining in ["2", "1", "0"] {
+        let response = get(key.clone()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(
+            response.headers()["x-ratelimit-remaining"],
+            expected_remaining
+        );
+        assert!(response.headers().contains_key("x-ratelimit-reset"));
+    }
+    let refused = get(key.clone()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = refused.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(
+        get(other).await.status(),
+        StatusCode::OK,
+        "another tenant has its own count"
+    );
     system.server.shutdown().await;
 }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The largest webhook body accepted.
     pub max_body_bytes: usize,
+    /// Requests each tenant may make to `/v1` per minute.
+    pub api_requests_per_minute: u32,
 }
 
 /// Everything a handler works with.
@@ -45,6 +47,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub settings: Settings,
+    /// The embedded store, whose expired items must be swept by its host (DynamoDB deletes
+    /// them itself); `None` on AWS.
+    pub embedded_store: Option<SqliteStore>,
 }
 
 /// Why the adapters could not be built.
@@ -64,12 +69,15 @@ impl Services {
         let settings = Settings {
             public_url: config.public_url.clone(),
             max_body_bytes: config.max_body_bytes,
+            api_requests_per_minute: config.api_requests_per_minute,
         };
         let services = match &config.backend {
             BackendConfig::Embedded { data_dir } => {
                 let db = EmbeddedDb::open(data_dir)?;
+                let store = SqliteStore::new(db.clone());
                 Self {
-                    store: Arc::new(SqliteStore::new(db.clone())),
+                    store: Arc::new(store.clone()),
+                    embedded_store: Some(store),
                     inbound_queue: Arc::new(EmbeddedQueue::new(db, INBOUND_QUEUE, MAX_RECEIVES)),
                     sealer: Arc::new(Sealer::new(Arc::new(LocalVault::open(data_dir)?))),
                     clock: Arc::new(SystemClock),
@@ -94,6 +102,7 @@ impl Services {
                     )))),
                     clock: Arc::new(SystemClock),
                     settings,
+                    embedded_store: None,
                 }
             }
         };

@@ -34,6 +34,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// The largest webhook body accepted.
     pub max_body_bytes: usize,
+    /// Requests each tenant may make to `/v1` per minute.
+    pub api_requests_per_minute: u32,
 }
 
 /// A missing or unusable setting.
@@ -63,6 +65,7 @@ impl Config {
             },
             public_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            api_requests_per_minute: crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE,
         }
     }
 
@@ -106,6 +109,19 @@ impl Config {
                     })?
             }
         };
+        let api_requests_per_minute = match get("HOOKRAIL_API_RATE_LIMIT") {
+            None => crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE,
+            Some(raw) => {
+                raw.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::Invalid {
+                        name: "HOOKRAIL_API_RATE_LIMIT",
+                        value: raw,
+                        reason: "expected a positive number of requests per minute",
+                    })?
+            }
+        };
         let public_url = match get("HOOKRAIL_PUBLIC_URL") {
             None => None,
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -123,6 +139,7 @@ impl Config {
             backend,
             public_url,
             max_body_bytes,
+            api_requests_per_minute,
         })
     }
 }

@@ -79,6 +79,34 @@ pub fn app(services: Services) -> axum::Router {
     crate::inbound::router::router(services.clone()).merge(crate::api::router(services))
 }
 
+/// How often the embedded store's expired items are swept.
+const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Items deleted per sweep transaction.
+const SWEEP_BATCH: usize = 1000;
+
+/// Deletes expired items from the embedded store every minute, as DynamoDB's TTL does on AWS.
+async fn sweep_expired(store: crate::store::sqlite::SqliteStore, mut stop: watch::Receiver<bool>) {
+    loop {
+        loop {
+            match store
+                .purge_expired(crate::clock::unix_now(), SWEEP_BATCH)
+                .await
+            {
+                Ok(purged) if purged == SWEEP_BATCH => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error, "sweeping expired items failed; will retry");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// A running dev server.
 pub struct DevServer {
     /// Where it listens.
@@ -122,12 +150,18 @@ impl DevServer {
                 tracing::error!(error = %error, "dev server stopped");
             }
         });
-        let poller = tokio::spawn(crate::runtime::poll_inbound_queue(services, stopped));
+        let mut tasks = vec![server];
+        if let Some(store) = services.embedded_store.clone() {
+            tasks.push(tokio::spawn(sweep_expired(store, stopped.clone())));
+        }
+        tasks.push(tokio::spawn(crate::runtime::poll_inbound_queue(
+            services, stopped,
+        )));
         Ok(Self {
             addr,
             base_url,
             stop,
-            tasks: vec![server, poller],
+            tasks,
         })
     }
 

@@ -188,6 +188,18 @@ pub mod faults {
             }
             self.inner.query(query).await
         }
+        async fn increment(
+            &self,
+            pk: &str,
+            sk: &str,
+            by: i64,
+            expires_at: i64,
+        ) -> Result<i64, StoreError> {
+            if self.fail_writes.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("injected write failure".into()));
+            }
+            self.inner.increment(pk, sk, by, expires_at).await
+        }
     }
 
     /// A queue whose next `failures` sends fail.

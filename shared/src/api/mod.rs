@@ -6,6 +6,7 @@ pub mod error;
 pub mod events;
 pub mod integrations;
 pub mod pagination;
+pub mod rate_limit;
 
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -25,7 +26,10 @@ use crate::backend::Services;
         description = "Integrations hub: receive vendors' webhooks, verified and stored. \
                        Authenticate with `Authorization: Bearer <api key>`. Errors are always \
                        `{\"error\":{\"code\",\"message\",\"details\"}}`; lists return \
-                       `next_cursor`, passed back as `cursor`."
+                       `next_cursor`, passed back as `cursor`. Each tenant may make a number of requests \
+                       per minute (600 by default): every answer carries `X-RateLimit-Limit`, \
+                       `X-RateLimit-Remaining` and `X-RateLimit-Reset`; over the limit the \
+                       answer is 429 with `Retry-After`."
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&BearerAuth),
@@ -81,7 +85,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(services: Services) -> Router {
     let (routes, document) = documented_routes();
     let document = Json(document);
+    // The last layer added runs first: authenticate, then count the tenant's request.
     routes
+        .layer(axum::middleware::from_fn_with_state(
+            services.clone(),
+            rate_limit::limit_per_tenant,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             services.clone(),
             auth::require_api_key,

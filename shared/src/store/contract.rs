@@ -18,6 +18,7 @@ pub(crate) async fn run_all(store: &dyn StateStore, ns: &str) {
     queries_page_by_prefix_in_both_directions(store, ns).await;
     secondary_indexes_are_queryable(store, ns).await;
     cursors_cannot_cross_partitions(store, ns).await;
+    counters_count_every_concurrent_increment(store, ns).await;
 }
 
 async fn puts_and_gets_items_with_every_attribute(store: &dyn StateStore, ns: &str) {
@@ -223,4 +224,41 @@ async fn cursors_cannot_cross_partitions(store: &dyn StateStore, ns: &str) {
         store.query(garbage).await,
         Err(StoreError::InvalidCursor)
     ));
+}
+
+async fn counters_count_every_concurrent_increment(store: &dyn StateStore, ns: &str) {
+    let pk = format!("{ns}#counter");
+    let expires = unix_now() + 120;
+    assert_eq!(
+        store.increment(&pk, "c", 1, expires).await.expect("first"),
+        1
+    );
+    let increments = (0..20).map(|_| store.increment(&pk, "c", 1, expires));
+    let counts: Vec<i64> = futures::future::join_all(increments)
+        .await
+        .into_iter()
+        .map(|count| count.expect("increment"))
+        .collect();
+    let mut distinct = counts.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct,
+        (2..=21).collect::<Vec<i64>>(),
+        "every increment saw its own count"
+    );
+    assert_eq!(
+        store
+            .increment(&pk, "c", 5, expires)
+            .await
+            .expect("by five"),
+        26
+    );
+    assert_eq!(
+        store
+            .increment(&pk, "other", 1, expires)
+            .await
+            .expect("own key"),
+        1
+    );
 }

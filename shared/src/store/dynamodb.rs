@@ -358,6 +358,41 @@ impl StateStore for DynamoStore {
         });
         Ok(Page { items, next_cursor })
     }
+
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError> {
+        // The count is a number attribute DynamoDB adds to atomically; `doc` mirrors nothing
+        // and is only there so the item reads like any other.
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(
+                "ADD #count :by SET #ttl = :ttl, #doc = if_not_exists(#doc, :doc), #v = if_not_exists(#v, :one)",
+            )
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#doc", "doc")
+            .expression_attribute_names("#v", "v")
+            .expression_attribute_values(":by", n(by))
+            .expression_attribute_values(":ttl", n(expires_at))
+            .expression_attribute_values(":doc", s("{}"))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output
+            .attributes()
+            .and_then(|attrs| number(attrs, "count"))
+            .ok_or_else(|| StoreError::Corrupt("counter without a count".into()))
+    }
 }
 
 #[cfg(test)]

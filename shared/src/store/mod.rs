@@ -206,6 +206,16 @@ pub trait StateStore: Send + Sync {
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
     /// Reads one page of live items under a partition key.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
+    /// Atomically adds `by` to the counter item at (`pk`, `sk`), creating it at zero, and
+    /// returns the new count. The item expires at `expires_at`; counters that must restart
+    /// (rate-limit windows) use a new key per window rather than a reset.
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError>;
 }
 
 /// Where a page stopped: the last item's keys, encoded opaquely for clients.

@@ -21,6 +21,23 @@ impl SqliteStore {
     pub fn new(db: EmbeddedDb) -> Self {
         Self { db }
     }
+
+    /// Deletes up to `max` items that expired before `now`, as DynamoDB's TTL does on AWS;
+    /// returns how many went. Bounded, so one sweep never holds the writer for long.
+    pub async fn purge_expired(&self, now: i64, max: usize) -> Result<usize, StoreError> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.db
+            .run(move |conn| {
+                let purged = conn
+                    .prepare_cached(
+                        "DELETE FROM items WHERE (pk, sk) IN (SELECT pk, sk FROM items
+                         WHERE ttl IS NOT NULL AND ttl <= ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![now, max])?;
+                Ok(purged)
+            })
+            .await
+    }
 }
 
 impl From<EmbeddedDbError> for StoreError {
@@ -232,6 +249,32 @@ impl StateStore for SqliteStore {
             })
             .await
     }
+
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError> {
+        let (pk, sk) = (pk.to_owned(), sk.to_owned());
+        self.db
+            .run(move |conn| {
+                let count = conn
+                    .prepare_cached(
+                        "INSERT INTO items (pk, sk, doc, ttl, version)
+                         VALUES (?1, ?2, json_object('count', ?3), ?4, 1)
+                         ON CONFLICT (pk, sk) DO UPDATE SET
+                             doc = json_object('count', json_extract(items.doc, '$.count') + ?3),
+                             ttl = ?4,
+                             version = items.version + 1
+                         RETURNING json_extract(doc, '$.count')",
+                    )?
+                    .query_row(params![pk, sk, by, expires_at], |row| row.get(0))?;
+                Ok(count)
+            })
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -242,6 +285,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = EmbeddedDb::open(dir.path()).expect("open db");
         (dir, SqliteStore::new(db))
+    }
+
+    #[tokio::test]
+    async fn purging_removes_only_expired_items() {
+        let (_dir, store) = open();
+        let now = unix_now();
+        let mut gone = Item::new("p", "gone", serde_json::json!({}));
+        gone.expires_at = Some(now - 10);
+        let mut kept = Item::new("p", "kept", serde_json::json!({}));
+        kept.expires_at = Some(now + 3600);
+        let forever = Item::new("p", "forever", serde_json::json!({}));
+        store
+            .write(
+                [gone, kept, forever]
+                    .into_iter()
+                    .map(|item| WriteOp::put(item, Condition::None))
+                    .collect(),
+            )
+            .await
+            .expect("seed");
+        assert_eq!(store.purge_expired(now, 100).await.expect("purge"), 1);
+        let left = store
+            .query(Query::new(Index::Primary, "p"))
+            .await
+            .expect("query");
+        let names: Vec<_> = left.items.iter().map(|i| i.sk.as_str()).collect();
+        assert_eq!(names, ["forever", "kept"]);
     }
 
     #[tokio::test]
