@@ -9,9 +9,9 @@ use hookrail::clock::ManualClock;
 use hookrail::config::Config;
 use hookrail::domain::event::{EventStatus, Verification};
 use hookrail::domain::integration::Integration;
-use hookrail::ids::{EventId, IntegrationId, TenantId};
+use hookrail::ids::{EventId, IntegrationId};
+use hookrail::repo::events;
 use hookrail::repo::events::Payload;
-use hookrail::repo::{events, integrations};
 use tower::ServiceExt;
 
 /// The integration id and secret the samples are made for (see infra/README.md).
@@ -34,22 +34,8 @@ async fn services_at(now: i64) -> (tempfile::TempDir, Services) {
 }
 
 async fn sample_integration(services: &Services, vendor: &str) -> Integration {
-    let integration = Integration::new(
-        IntegrationId::parse(SAMPLE_INTEGRATION).expect("sample id"),
-        TenantId::generate(),
-        vendor,
-        "sample",
-        0,
-    );
-    let secrets = [("signing_secret".to_owned(), SAMPLE_SECRET.to_owned())].into();
-    integrations::create(
-        services.store.as_ref(),
-        &services.sealer,
-        integration,
-        &secrets,
-    )
-    .await
-    .expect("create")
+    let id = IntegrationId::parse(SAMPLE_INTEGRATION).expect("sample id");
+    hookrail::testing::integration_with_secret(services, id, vendor, SAMPLE_SECRET).await
 }
 
 async fn call(router: axum::Router, event: &str) -> (u16, String) {

@@ -6,31 +6,18 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hmac::{Hmac, Mac};
-use hookrail::domain::integration::Integration;
-use hookrail::ids::{IntegrationId, TenantId};
+use hookrail::ids::IntegrationId;
+use hookrail::testing::{embedded_services, github_signed_headers, integration_with_secret};
 use hookrail::verify::{scheme_for, InboundRequest};
-use sha2::Sha256;
 
 const SECRET: &str = "It's a Secret to Everybody";
-
-fn github_headers(body: &[u8], delivery: &str) -> http::HeaderMap {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-    mac.update(body);
-    let mut headers = http::HeaderMap::new();
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    headers.insert("x-hub-signature-256", signature.parse().expect("header"));
-    headers.insert("x-github-event", "push".parse().expect("header"));
-    headers.insert("x-github-delivery", delivery.parse().expect("header"));
-    headers
-}
 
 fn verify(c: &mut Criterion) {
     let scheme = scheme_for("github", &serde_json::json!({})).expect("scheme");
     let mut group = c.benchmark_group("verify_github");
     for size in [1024usize, 64 * 1024] {
         let body = vec![b'x'; size];
-        let headers = github_headers(&body, "d");
+        let headers = github_signed_headers(SECRET, &body, "d");
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_with_input(BenchmarkId::from_parameter(size), &body, |b, body| {
             b.iter(|| {
@@ -52,29 +39,19 @@ fn receipt(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("dir");
-    let services = runtime.block_on(hookrail::testing::embedded_services(dir.path()));
-    let integration = Integration::new(
+    let services = runtime.block_on(embedded_services(dir.path()));
+    let integration = runtime.block_on(integration_with_secret(
+        &services,
         IntegrationId::generate(),
-        TenantId::generate(),
         "github",
-        "bench",
-        0,
-    );
-    let secrets = [("signing_secret".to_owned(), SECRET.to_owned())].into();
-    let integration = runtime
-        .block_on(hookrail::repo::integrations::create(
-            services.store.as_ref(),
-            &services.sealer,
-            integration,
-            &secrets,
-        ))
-        .expect("integration");
+        SECRET,
+    ));
     let body = br#"{"ref":"refs/heads/main","commits":[{"id":"1","message":"bench"}]}"#.to_vec();
     let deliveries = AtomicU64::new(0);
     c.bench_function("receipt_embedded_github", |b| {
         b.to_async(&runtime).iter(|| {
             let delivery = deliveries.fetch_add(1, Ordering::Relaxed).to_string();
-            let headers = github_headers(&body, &delivery);
+            let headers = github_signed_headers(SECRET, &body, &delivery);
             let services = &services;
             let id = integration.id.as_str();
             let body = body.clone();

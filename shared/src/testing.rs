@@ -235,3 +235,42 @@ pub mod faults {
         }
     }
 }
+
+/// Headers GitHub sends with `body`, signed with `secret`.
+pub fn github_signed_headers(secret: &str, body: &[u8], delivery: &str) -> http::HeaderMap {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-hub-signature-256", signature.parse().expect("header"));
+    headers.insert("x-github-event", "push".parse().expect("header"));
+    headers.insert("x-github-delivery", delivery.parse().expect("header"));
+    headers
+}
+
+/// An active integration of `vendor` with `signing_secret` sealed, stored through the real
+/// repository under a new tenant.
+pub async fn integration_with_secret(
+    services: &crate::backend::Services,
+    id: crate::ids::IntegrationId,
+    vendor: &str,
+    signing_secret: &str,
+) -> crate::domain::integration::Integration {
+    let integration = crate::domain::integration::Integration::new(
+        id,
+        crate::ids::TenantId::generate(),
+        vendor,
+        "test",
+        0,
+    );
+    let secrets = [("signing_secret".to_owned(), signing_secret.to_owned())].into();
+    crate::repo::integrations::create(
+        services.store.as_ref(),
+        &services.sealer,
+        integration,
+        &secrets,
+    )
+    .await
+    .expect("create integration")
+}

@@ -171,44 +171,19 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use hmac::Mac;
-
     use super::*;
     use crate::domain::integration::Integration;
-    use crate::ids::TenantId;
-    use crate::testing::embedded_services;
     use crate::testing::faults::{FlakyQueue, FlakyStore};
+    use crate::testing::{embedded_services, github_signed_headers, integration_with_secret};
 
     const SECRET: &str = "hook-secret";
 
     async fn github_integration(services: &Services) -> Integration {
-        let integration = Integration::new(
-            IntegrationId::generate(),
-            TenantId::generate(),
-            "github",
-            "gh",
-            0,
-        );
-        let secrets = [("signing_secret".to_owned(), SECRET.to_owned())].into();
-        integrations::create(
-            services.store.as_ref(),
-            &services.sealer,
-            integration,
-            &secrets,
-        )
-        .await
-        .expect("create")
+        integration_with_secret(services, IntegrationId::generate(), "github", SECRET).await
     }
 
     fn signed(body: &[u8], delivery: &str) -> http::HeaderMap {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
-        mac.update(body);
-        let mut headers = http::HeaderMap::new();
-        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        headers.insert("x-hub-signature-256", signature.parse().expect("header"));
-        headers.insert("x-github-event", "push".parse().expect("header"));
-        headers.insert("x-github-delivery", delivery.parse().expect("header"));
-        headers
+        github_signed_headers(SECRET, body, delivery)
     }
 
     #[tokio::test]
