@@ -76,6 +76,23 @@ prefixed_id!(
     "evt_"
 );
 
+prefixed_id!(
+    /// A tenant's webhook endpoint.
+    EndpointId,
+    "ep_"
+);
+prefixed_id!(
+    /// An event published to tenants' endpoints (a message, to keep it apart from the
+    /// events received from vendors).
+    MessageId,
+    "msg_"
+);
+prefixed_id!(
+    /// One event's delivery to one endpoint, with all its attempts.
+    DeliveryId,
+    "dlv_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

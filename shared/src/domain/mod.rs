@@ -1,5 +1,7 @@
 //! Plain types and rules: no AWS types, no I/O.
 
+pub mod endpoint;
 pub mod event;
 pub mod integration;
+pub mod retry;
 pub mod tenant;
