@@ -7,7 +7,9 @@
 //! - [`inbound`]: the receipt pipeline (look up → verify → dedupe → store → enqueue) and the
 //!   processor that consumes it.
 //! - [`api`]: the tenants' `/v1` router: auth, errors, pagination, OpenAPI.
-//! - [`domain`]: plain types and rules — tenants, integrations, events — with no I/O.
+//! - [`sign`], [`outbound`]: signing deliveries, and delivering them behind an SSRF guard.
+//! - [`domain`]: plain types and rules — tenants, integrations, events, endpoints, retries —
+//!   with no I/O.
 //! - [`repo`]: the domain's persistence, written once over the state port.
 //! - [`store`], [`queue`], [`vault`]: the ports, each with its AWS adapter and its embedded one.
 //! - [`embedded`]: the SQLite file behind the embedded adapters.
@@ -29,8 +31,10 @@ pub mod dev;
 pub mod domain;
 pub mod ids;
 pub mod inbound;
+pub mod outbound;
 pub mod repo;
 pub mod runtime;
+pub mod sign;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod verify;

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{decode, encode, RepoError};
+use super::{encode, RepoError};
 use crate::domain::integration::Integration;
 use crate::ids::{IntegrationId, TenantId};
-use crate::store::{Condition, Index, IndexKey, Item, Page, Query, StateStore, WriteOp};
+use crate::store::{Condition, Index, IndexKey, Item, StateStore, WriteOp};
 use crate::vault::{EncryptionContext, Sealed, Sealer};
 
 fn pk(id: &IntegrationId) -> String {
@@ -81,10 +81,7 @@ pub async fn get_any(
     store: &dyn StateStore,
     id: &IntegrationId,
 ) -> Result<Option<(Integration, u64)>, RepoError> {
-    match store.get(&pk(id), "int").await? {
-        Some(item) => Ok(Some((decode(&item)?, item.version))),
-        None => Ok(None),
-    }
+    super::get_versioned(store, &pk(id), "int").await
 }
 
 /// An integration owned by `tenant`; another tenant's id reads as absent.
@@ -104,16 +101,7 @@ pub async fn update(
     integration: &Integration,
     version: u64,
 ) -> Result<(), RepoError> {
-    match store
-        .write(vec![WriteOp::put(
-            item(integration, version + 1)?,
-            Condition::Version(version),
-        )])
-        .await
-    {
-        Err(crate::store::StoreError::ConditionFailed) => Err(RepoError::Conflict),
-        other => Ok(other?),
-    }
+    super::replace(store, item(integration, version + 1)?, version).await
 }
 
 /// Deletes an integration and, with it, its sealed secrets.
@@ -131,11 +119,12 @@ pub async fn list(
     limit: usize,
     cursor: Option<String>,
 ) -> Result<(Vec<Integration>, Option<String>), RepoError> {
-    let mut query = Query::new(Index::Gsi1, format!("tnt#{tenant}#int"));
-    query.descending = true;
-    query.limit = limit;
-    query.cursor = cursor;
-    let Page { items, next_cursor } = store.query(query).await?;
-    let integrations = items.iter().map(decode).collect::<Result<_, _>>()?;
-    Ok((integrations, next_cursor))
+    super::list_newest(
+        store,
+        Index::Gsi1,
+        format!("tnt#{tenant}#int"),
+        limit,
+        cursor,
+    )
+    .await
 }

@@ -5,10 +5,12 @@
 //! | tenant | `tnt#{id}` | `tenant` | |
 //! | API key | `key#{sha256}` | `key` | gsi1: `tnt#{id}#keys` |
 //! | integration | `int#{id}` | `int` | gsi1: `tnt#{id}#int` |
+//! | endpoint | `ep#{id}` | `ep` | gsi1: `tnt#{id}#ep` |
 //! | event state | `evt#{id}` | `state` | gsi1: `int#{id}#evt`, gsi2: `int#{id}#evt#{STATUS}` |
 //! | event payload | `evt#{id}` | `body#{n}` | |
 //! | dedupe marker | `dedupe#{integration}#{key}` | `dedupe` | |
 
+pub mod endpoints;
 pub mod events;
 pub mod integrations;
 pub mod tenants;
@@ -38,4 +40,49 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, S
 /// Writes a typed record as an item's document.
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Reads a typed record and its version.
+pub(crate) async fn get_versioned<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::store::StateStore,
+    pk: &str,
+    sk: &str,
+) -> Result<Option<(T, u64)>, RepoError> {
+    match store.get(pk, sk).await? {
+        Some(item) => Ok(Some((decode(&item)?, item.version))),
+        None => Ok(None),
+    }
+}
+
+/// Writes `item` (already at its new version) if the stored one is still at `read_version`.
+pub(crate) async fn replace(
+    store: &dyn crate::store::StateStore,
+    item: Item,
+    read_version: u64,
+) -> Result<(), RepoError> {
+    use crate::store::{Condition, WriteOp};
+    match store
+        .write(vec![WriteOp::put(item, Condition::Version(read_version))])
+        .await
+    {
+        Err(StoreError::ConditionFailed) => Err(RepoError::Conflict),
+        other => Ok(other?),
+    }
+}
+
+/// One page of typed records under a gsi1 partition, newest first.
+pub(crate) async fn list_newest<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::store::StateStore,
+    index: crate::store::Index,
+    partition: String,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<T>, Option<String>), RepoError> {
+    let mut query = crate::store::Query::new(index, partition);
+    query.descending = true;
+    query.limit = limit;
+    query.cursor = cursor;
+    let page = store.query(query).await?;
+    let records = page.items.iter().map(decode).collect::<Result<_, _>>()?;
+    Ok((records, page.next_cursor))
 }

@@ -38,6 +38,14 @@ impl EncryptionContext {
         ]))
     }
 
+    /// The context of one endpoint's signing secrets.
+    pub fn endpoint(tenant_id: &str, endpoint_id: &str) -> Self {
+        Self(BTreeMap::from([
+            ("tenant".to_owned(), tenant_id.to_owned()),
+            ("endpoint".to_owned(), endpoint_id.to_owned()),
+        ]))
+    }
+
     /// The context of an operator-level secret (no tenant).
     pub fn operator(purpose: &str) -> Self {
         Self(BTreeMap::from([("purpose".to_owned(), purpose.to_owned())]))
