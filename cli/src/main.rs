@@ -92,6 +92,13 @@ async fn dev(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     config.backend = BackendConfig::Embedded {
         data_dir: data_dir.clone(),
     };
+    // Local receivers live on loopback, which deliveries are otherwise refused.
+    let loopback_opened = config.outbound_allow.is_empty();
+    if loopback_opened {
+        config.outbound_allow =
+            hookrail::outbound::ssrf::AddressPolicy::parse_allow_list("127.0.0.0/8,::1/128")
+                .map_err(|e| e.to_string())?;
+    }
     let services = Services::connect(&config)
         .await
         .map_err(|e| e.to_string())?;
@@ -106,6 +113,9 @@ async fn dev(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     println!("tenant: {tenant}");
     println!("api key: {key}");
     println!("openapi: {}/v1/openapi.json", server.base_url);
+    if loopback_opened {
+        println!("outbound: deliveries to loopback (127.0.0.0/8, ::1) are allowed for local receivers; set HOOKRAIL_OUTBOUND_ALLOW to choose");
+    }
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{BackendConfig, Config};
 use crate::embedded::{EmbeddedDb, EmbeddedDbError};
+use crate::outbound::ssrf::AddressPolicy;
 use crate::queue::embedded::EmbeddedQueue;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::JobQueue;
@@ -24,7 +25,7 @@ pub const MAX_RECEIVES: u32 = crate::domain::event::MAX_PROCESSING_TRIES;
 pub const INBOUND_QUEUE: &str = "inbound";
 
 /// Settings the handlers read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Base of webhook URLs; derived from the request when absent.
     pub public_url: Option<String>,
@@ -32,6 +33,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Requests each tenant may make to `/v1` per minute.
     pub api_requests_per_minute: u32,
+    /// Which addresses deliveries may reach.
+    pub address_policy: Arc<AddressPolicy>,
 }
 
 /// Everything a handler works with.
@@ -70,6 +73,7 @@ impl Services {
             public_url: config.public_url.clone(),
             max_body_bytes: config.max_body_bytes,
             api_requests_per_minute: config.api_requests_per_minute,
+            address_policy: Arc::new(AddressPolicy::allowing(config.outbound_allow.clone())),
         };
         let services = match &config.backend {
             BackendConfig::Embedded { data_dir } => {

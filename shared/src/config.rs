@@ -36,6 +36,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Requests each tenant may make to `/v1` per minute.
     pub api_requests_per_minute: u32,
+    /// Address ranges deliveries may reach although they are special-purpose (loopback,
+    /// private, …); empty by default.
+    pub outbound_allow: Vec<ipnet::IpNet>,
 }
 
 /// A missing or unusable setting.
@@ -66,6 +69,7 @@ impl Config {
             public_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             api_requests_per_minute: crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE,
+            outbound_allow: Vec::new(),
         }
     }
 
@@ -122,6 +126,18 @@ impl Config {
                     })?
             }
         };
+        let outbound_allow = match get("HOOKRAIL_OUTBOUND_ALLOW") {
+            None => Vec::new(),
+            Some(raw) => {
+                crate::outbound::ssrf::AddressPolicy::parse_allow_list(&raw).map_err(|_| {
+                    ConfigError::Invalid {
+                        name: "HOOKRAIL_OUTBOUND_ALLOW",
+                        value: raw.clone(),
+                        reason: "expected comma-separated CIDR ranges such as 10.0.0.0/8",
+                    }
+                })?
+            }
+        };
         let public_url = match get("HOOKRAIL_PUBLIC_URL") {
             None => None,
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -140,6 +156,7 @@ impl Config {
             public_url,
             max_body_bytes,
             api_requests_per_minute,
+            outbound_allow,
         })
     }
 }

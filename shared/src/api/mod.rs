@@ -2,6 +2,7 @@
 //! 3.1 document generated from the route definitions themselves, so it cannot fall behind.
 
 pub mod auth;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod integrations;
@@ -35,7 +36,8 @@ use crate::backend::Services;
     modifiers(&BearerAuth),
     tags(
         (name = "integrations", description = "Vendor connections and their webhook URLs"),
-        (name = "events", description = "Webhooks received from vendors")
+        (name = "events", description = "Webhooks received from vendors"),
+        (name = "endpoints", description = "Where a tenant's events are delivered")
     )
 )]
 struct ApiDoc;
@@ -70,6 +72,16 @@ fn documented_routes() -> (Router<Services>, utoipa::openapi::OpenApi) {
             integrations::delete_integration
         ))
         .routes(routes!(integrations::list_vendors))
+        .routes(routes!(
+            endpoints::create_endpoint,
+            endpoints::list_endpoints
+        ))
+        .routes(routes!(
+            endpoints::get_endpoint,
+            endpoints::update_endpoint,
+            endpoints::delete_endpoint
+        ))
+        .routes(routes!(endpoints::rotate_secret))
         .routes(routes!(events::list_events))
         .routes(routes!(events::get_event))
         .routes(routes!(events::replay_event))

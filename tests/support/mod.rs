@@ -1,0 +1,171 @@
+//! The harness every end-to-end suite shares: the whole system started exactly as
+//! `hookrail dev` starts it, on a real listener, over either backend.
+
+#![allow(dead_code)] // each suite uses its own part of the harness
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use hookrail::backend::Services;
+use hookrail::config::{BackendConfig, Config};
+use hookrail::dev::DevServer;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::Sha256;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+pub const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+
+pub struct System {
+    pub server: DevServer,
+    pub services: Services,
+    pub http: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn start(config: Config, dir: Option<tempfile::TempDir>) -> System {
+    let services = Services::connect(&config).await.expect("connect backend");
+    let server = DevServer::start(services.clone(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("start server");
+    System {
+        server,
+        services,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+pub async fn embedded() -> System {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::embedded(dir.path());
+    config.max_body_bytes = BODY_LIMIT;
+    start(config, Some(dir)).await
+}
+
+pub async fn embedded_with_rate_limit(per_minute: u32) -> System {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::embedded(dir.path());
+    config.api_requests_per_minute = per_minute;
+    start(config, Some(dir)).await
+}
+
+pub async fn aws() -> Option<System> {
+    let aws = hookrail::testing::moto().await?;
+    let mut config = Config::embedded("unused");
+    config.backend = BackendConfig::Aws {
+        table: aws.create_table().await,
+        inbound_queue_url: aws.create_queue(3).await.0,
+        kms_key_id: aws.create_key().await,
+    };
+    config.max_body_bytes = BODY_LIMIT;
+    config.api_requests_per_minute = 10_000;
+    Some(start(config, None).await)
+}
+
+pub fn hmac_hex(secret: &[u8], message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("hmac key");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+pub fn now() -> i64 {
+    hookrail::clock::unix_now()
+}
+
+impl System {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.base_url)
+    }
+
+    /// A tenant, created the way `hookrail tenants create` does; returns its API key.
+    pub async fn tenant(&self, name: &str) -> String {
+        hookrail::repo::tenants::create(self.services.store.as_ref(), name, now())
+            .await
+            .expect("create tenant")
+            .1
+    }
+
+    pub async fn api(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("api request");
+        let status = response.status();
+        let text = response.text().await.expect("api body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn create_integration(&self, key: &str, body: Value) -> Value {
+        let (status, created) = self
+            .api(key, reqwest::Method::POST, "/v1/integrations", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    pub async fn post_hook(
+        &self,
+        webhook_url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> (StatusCode, String) {
+        let mut request = self.http.post(webhook_url).body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.expect("webhook request");
+        let status = response.status();
+        (status, response.text().await.expect("webhook body"))
+    }
+
+    pub async fn github_push(
+        &self,
+        webhook_url: &str,
+        delivery: &str,
+        body: &str,
+    ) -> (StatusCode, String) {
+        let signature = format!(
+            "sha256={}",
+            hmac_hex(GITHUB_SECRET.as_bytes(), body.as_bytes())
+        );
+        self.post_hook(
+            webhook_url,
+            &[
+                ("X-Hub-Signature-256", signature),
+                ("X-GitHub-Event", "push".into()),
+                ("X-GitHub-Delivery", delivery.into()),
+                ("Content-Type", "application/json".into()),
+            ],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    /// Waits until the event reaches a final status and returns it.
+    pub async fn settled_event(&self, key: &str, integration: &str, event: &str) -> Value {
+        let path = format!("/v1/integrations/{integration}/events/{event}");
+        for _ in 0..200 {
+            let (status, body) = self.api(key, reqwest::Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["status"] == "PROCESSED" || body["status"] == "FAILED" {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("event {event} did not settle");
+    }
+}
+
+pub fn field<'a>(value: &'a Value, name: &str) -> &'a str {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {value}"))
+}
