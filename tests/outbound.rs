@@ -123,3 +123,326 @@ async fn endpoints_on_the_aws_backend() {
     endpoints_scenario(&system).await;
     system.server.shutdown().await;
 }
+
+/// A tenant's endpoint played by a real HTTP server on loopback: it records every request and
+/// answers each path with the next status of its script (the last one repeats).
+struct Receiver {
+    base: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+#[derive(Clone, Debug)]
+struct Received {
+    path: String,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Receiver {
+    async fn start(scripts: &[(&str, &[u16])]) -> Self {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex};
+        let scripts: Arc<Mutex<HashMap<String, Vec<u16>>>> = Arc::new(Mutex::new(
+            scripts
+                .iter()
+                .map(|(path, statuses)| ((*path).to_owned(), statuses.to_vec()))
+                .collect(),
+        ));
+        let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let app = axum::Router::new().fallback({
+            let (scripts, seen) = (scripts.clone(), seen.clone());
+            move |uri: http::Uri, headers: http::HeaderMap, body: axum::body::Bytes| {
+                let (scripts, seen) = (scripts.clone(), seen.clone());
+                async move {
+                    let path = uri.path().to_owned();
+                    seen.lock().expect("lock").push(Received {
+                        path: path.clone(),
+                        headers,
+                        body: body.to_vec(),
+                    });
+                    let mut scripts = scripts.lock().expect("lock");
+                    let script = scripts.entry(path).or_insert_with(|| vec![200]);
+                    let status = if script.len() > 1 {
+                        script.remove(0)
+                    } else {
+                        script[0]
+                    };
+                    (
+                        http::StatusCode::from_u16(status).expect("status"),
+                        format!("answer {status}"),
+                    )
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, seen }
+    }
+
+    fn received(&self, path: &str) -> Vec<Received> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    async fn wait_for(&self, path: &str, count: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            let got = self.received(path);
+            if got.len() >= count {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{path} received {} requests, expected {count}",
+            self.received(path).len()
+        );
+    }
+}
+
+fn open_loopback(config: &mut hookrail::config::Config) {
+    config.outbound_allow =
+        hookrail::outbound::ssrf::AddressPolicy::parse_allow_list("127.0.0.0/8").expect("cidr");
+}
+
+async fn endpoint(
+    system: &System,
+    key: &str,
+    url: String,
+    types: serde_json::Value,
+    filters: serde_json::Value,
+) -> (String, String) {
+    let (status, created) = system
+        .api(
+            key,
+            Method::POST,
+            "/v1/endpoints",
+            Some(json!({ "url": url, "event_types": types, "filters": filters })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (
+        field(&created, "id").to_owned(),
+        field(&created, "secret").to_owned(),
+    )
+}
+
+async fn publish(system: &System, key: &str, body: serde_json::Value) -> String {
+    let (status, published) = system
+        .api(key, Method::POST, "/v1/events", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{published}");
+    field(&published, "id").to_owned()
+}
+
+async fn delivery_of(
+    system: &System,
+    key: &str,
+    endpoint_id: &str,
+    want: &str,
+) -> serde_json::Value {
+    for _ in 0..200 {
+        let (_, page) = system
+            .api(
+                key,
+                Method::GET,
+                &format!("/v1/deliveries?endpoint_id={endpoint_id}"),
+                None,
+            )
+            .await;
+        if let Some(found) = page["data"].as_array().and_then(|d| {
+            d.iter()
+                .find(|d| d["status"] == want && d["attempts"].as_u64() >= Some(1))
+        }) {
+            let (_, detail) = system
+                .api(
+                    key,
+                    Method::GET,
+                    &format!("/v1/deliveries/{}", field(found, "id")),
+                    None,
+                )
+                .await;
+            return detail;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no {want} delivery to {endpoint_id}");
+}
+
+#[tokio::test]
+async fn published_events_are_delivered_signed_to_matching_endpoints() {
+    let receiver = Receiver::start(&[]).await;
+    let system = embedded_with(open_loopback, None).await;
+    let key = system.tenant("Acme").await;
+    let (engineering, secret) = endpoint(
+        &system,
+        &key,
+        format!("{}/engineering", receiver.base),
+        json!(["invoice.*"]),
+        json!({ "zone": ["engineering"] }),
+    )
+    .await;
+    let (_, _) = endpoint(
+        &system,
+        &key,
+        format!("{}/github", receiver.base),
+        json!(["github.*"]),
+        json!({}),
+    )
+    .await;
+
+    let body = json!({ "type": "invoice.paid", "data": { "zone": "engineering", "amount": 42 }, "idempotency_key": "inv-1" });
+    let id = publish(&system, &key, body.clone()).await;
+    assert_eq!(
+        publish(&system, &key, body).await,
+        id,
+        "same idempotency key, same event"
+    );
+    publish(
+        &system,
+        &key,
+        json!({ "type": "invoice.paid", "data": { "zone": "sales" } }),
+    )
+    .await;
+
+    let got = receiver.wait_for("/engineering", 1).await;
+    let request = &got[0];
+    assert_eq!(request.headers["webhook-id"], id.as_str());
+    assert_eq!(request.headers["idempotency-key"], id.as_str());
+    let sent: serde_json::Value = serde_json::from_slice(&request.body).expect("json body");
+    assert_eq!(sent["id"], id.as_str());
+    assert_eq!(sent["type"], "invoice.paid");
+    assert_eq!(sent["data"]["amount"], 42);
+    assert_eq!(sent["delivery_attempt"], 1);
+    assert!(sent["tenant_id"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("tnt_")));
+
+    // Our own Standard Webhooks verifier accepts the signature (the official library's check
+    // is tests/official_outbound.rs), and the t=,v1= header is an HMAC of "{t}.{body}".
+    let scheme = hookrail::verify::scheme_for("standard-webhooks", &json!({})).expect("scheme");
+    let inbound = hookrail::verify::InboundRequest {
+        headers: &request.headers,
+        body: &request.body,
+        now_unix: now(),
+    };
+    scheme
+        .verify(&inbound, &secret)
+        .expect("signature verifies with the endpoint's secret");
+    let hookrail_signature = request.headers["x-hookrail-signature"]
+        .to_str()
+        .expect("text");
+    let t = hookrail_signature
+        .split(',')
+        .find_map(|p| p.strip_prefix("t="))
+        .expect("t=");
+    let key_bytes = hookrail::sign::secret_key(&secret).expect("key");
+    let expected = hmac_hex(
+        &key_bytes,
+        format!("{t}.{}", String::from_utf8_lossy(&request.body)).as_bytes(),
+    );
+    assert!(
+        hookrail_signature.contains(&format!("v1={expected}")),
+        "{hookrail_signature}"
+    );
+
+    // Filters and subscriptions hold: nothing for sales, nothing to the GitHub endpoint.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.received("/engineering").len(), 1);
+    assert!(receiver.received("/github").is_empty());
+
+    let delivered = delivery_of(&system, &key, &engineering, "succeeded").await;
+    assert_eq!(delivered["attempts"], 1);
+    let attempt = &delivered["attempt_log"][0];
+    assert_eq!(attempt["status_code"], 200);
+    assert_eq!(attempt["response_body"], "answer 200");
+    assert!(attempt["latency_ms"].is_u64());
+    system.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn failed_attempts_are_retried_when_due_and_gone_endpoints_are_disabled() {
+    let receiver = Receiver::start(&[("/flaky", &[500, 200]), ("/gone", &[410])]).await;
+    let clock = std::sync::Arc::new(hookrail::clock::ManualClock::at(now()));
+    let system = embedded_with(open_loopback, Some(clock.clone())).await;
+    let key = system.tenant("Acme").await;
+    let (flaky, _) = endpoint(
+        &system,
+        &key,
+        format!("{}/flaky", receiver.base),
+        json!(["order.*"]),
+        json!({}),
+    )
+    .await;
+    let (gone, _) = endpoint(
+        &system,
+        &key,
+        format!("{}/gone", receiver.base),
+        json!(["order.*"]),
+        json!({}),
+    )
+    .await;
+    publish(
+        &system,
+        &key,
+        json!({ "type": "order.created", "data": {} }),
+    )
+    .await;
+
+    let pending = delivery_of(&system, &key, &flaky, "pending").await;
+    let first = &pending["attempt_log"][0];
+    assert_eq!(first["status_code"], 500);
+    assert!(first["next_attempt_at"].is_i64(), "{pending}");
+
+    // Time moves past the first delay (30 s, jitter and the scheduler's grace included):
+    // the scheduler queues attempt 2, which succeeds.
+    clock.advance(30 + 3 + 61);
+    let queued =
+        hookrail::outbound::scheduler::run_once(&system.services, system.services.clock.now())
+            .await
+            .expect("scheduler");
+    assert!(queued >= 1, "the due retry was queued");
+    let delivered = delivery_of(&system, &key, &flaky, "succeeded").await;
+    assert_eq!(delivered["attempts"], 2);
+    assert_eq!(receiver.received("/flaky").len(), 2);
+
+    let dead = delivery_of(&system, &key, &gone, "failed").await;
+    assert!(field(&dead, "dead_reason").contains("410"), "{dead}");
+    let (_, endpoint) = system
+        .api(&key, Method::GET, &format!("/v1/endpoints/{gone}"), None)
+        .await;
+    assert_eq!(endpoint["active"], false, "a 410 disables the endpoint");
+    system.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn deliveries_flow_on_the_aws_backend() {
+    let receiver = Receiver::start(&[]).await;
+    let Some(system) = aws_with(open_loopback, None).await else {
+        return;
+    };
+    let key = system.tenant("Acme").await;
+    let (endpoint_id, _) = endpoint(
+        &system,
+        &key,
+        format!("{}/aws", receiver.base),
+        json!(["*"]),
+        json!({}),
+    )
+    .await;
+    let id = publish(&system, &key, json!({ "type": "invoice.paid", "data": {} })).await;
+    let got = receiver.wait_for("/aws", 1).await;
+    assert_eq!(got[0].headers["webhook-id"], id.as_str());
+    let delivered = delivery_of(&system, &key, &endpoint_id, "succeeded").await;
+    assert_eq!(delivered["attempt_log"][0]["status_code"], 200);
+    system.server.shutdown().await;
+}

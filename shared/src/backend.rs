@@ -24,6 +24,17 @@ pub const MAX_RECEIVES: u32 = crate::domain::event::MAX_PROCESSING_TRIES;
 /// The name of the embedded queue of inbound processing jobs.
 pub const INBOUND_QUEUE: &str = "inbound";
 
+/// The name of the embedded queue of fan-out and delivery jobs.
+pub const DISPATCH_QUEUE: &str = "dispatch";
+
+/// How many times a dispatch job is received before its queue dead-letters it. Delivery
+/// failures are retried by the retry policy, not the queue, so these receives only cover
+/// infrastructure failures (state store or queue down).
+pub const DISPATCH_MAX_RECEIVES: u32 = 5;
+
+/// The total time one delivery attempt may take.
+pub const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -44,6 +55,10 @@ pub struct Services {
     pub store: Arc<dyn StateStore>,
     /// The queue of inbound processing jobs.
     pub inbound_queue: Arc<dyn JobQueue>,
+    /// The queue of fan-out and delivery jobs.
+    pub dispatch_queue: Arc<dyn JobQueue>,
+    /// The HTTP client deliveries are made with: SSRF-guarded, no redirects, 10 s timeout.
+    pub http: reqwest::Client,
     /// Seals and opens secrets.
     pub sealer: Arc<Sealer>,
     /// The time.
@@ -58,6 +73,9 @@ pub struct Services {
 /// Why the adapters could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// The delivery client could not be built.
+    #[error("delivery client: {0}")]
+    Http(String),
     /// The embedded database could not be opened.
     #[error(transparent)]
     Embedded(#[from] EmbeddedDbError),
@@ -75,6 +93,11 @@ impl Services {
             api_requests_per_minute: config.api_requests_per_minute,
             address_policy: Arc::new(AddressPolicy::allowing(config.outbound_allow.clone())),
         };
+        let http = crate::outbound::ssrf::delivery_client(
+            Arc::clone(&settings.address_policy),
+            DELIVERY_TIMEOUT,
+        )
+        .map_err(|e| BackendError::Http(e.to_string()))?;
         let services = match &config.backend {
             BackendConfig::Embedded { data_dir } => {
                 let db = EmbeddedDb::open(data_dir)?;
@@ -82,7 +105,17 @@ impl Services {
                 Self {
                     store: Arc::new(store.clone()),
                     embedded_store: Some(store),
-                    inbound_queue: Arc::new(EmbeddedQueue::new(db, INBOUND_QUEUE, MAX_RECEIVES)),
+                    inbound_queue: Arc::new(EmbeddedQueue::new(
+                        db.clone(),
+                        INBOUND_QUEUE,
+                        MAX_RECEIVES,
+                    )),
+                    dispatch_queue: Arc::new(EmbeddedQueue::new(
+                        db,
+                        DISPATCH_QUEUE,
+                        DISPATCH_MAX_RECEIVES,
+                    )),
+                    http,
                     sealer: Arc::new(Sealer::new(Arc::new(LocalVault::open(data_dir)?))),
                     clock: Arc::new(SystemClock),
                     settings,
@@ -91,15 +124,16 @@ impl Services {
             BackendConfig::Aws {
                 table,
                 inbound_queue_url,
+                dispatch_queue_url,
                 kms_key_id,
             } => {
                 let aws = aws_config::load_from_env().await;
+                let sqs = aws_sdk_sqs::Client::new(&aws);
                 Self {
                     store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
-                    inbound_queue: Arc::new(SqsQueue::new(
-                        aws_sdk_sqs::Client::new(&aws),
-                        inbound_queue_url,
-                    )),
+                    inbound_queue: Arc::new(SqsQueue::new(sqs.clone(), inbound_queue_url)),
+                    dispatch_queue: Arc::new(SqsQueue::new(sqs, dispatch_queue_url)),
+                    http,
                     sealer: Arc::new(Sealer::new(Arc::new(KmsVault::new(
                         aws_sdk_kms::Client::new(&aws),
                         kms_key_id,

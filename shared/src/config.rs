@@ -20,6 +20,8 @@ pub enum BackendConfig {
         table: String,
         /// The SQS queue of inbound processing jobs.
         inbound_queue_url: String,
+        /// The SQS queue of fan-out and delivery jobs.
+        dispatch_queue_url: String,
         /// The KMS key that wraps data keys.
         kms_key_id: String,
     },
@@ -90,6 +92,7 @@ impl Config {
             Some("aws") => BackendConfig::Aws {
                 table: required("HOOKRAIL_TABLE")?,
                 inbound_queue_url: required("HOOKRAIL_INBOUND_QUEUE_URL")?,
+                dispatch_queue_url: required("HOOKRAIL_DISPATCH_QUEUE_URL")?,
                 kms_key_id: required("HOOKRAIL_KMS_KEY_ID")?,
             },
             Some(other) => {

@@ -154,8 +154,20 @@ impl DevServer {
         if let Some(store) = services.embedded_store.clone() {
             tasks.push(tokio::spawn(sweep_expired(store, stopped.clone())));
         }
-        tasks.push(tokio::spawn(crate::runtime::poll_inbound_queue(
-            services, stopped,
+        for queue in [
+            services.inbound_queue.clone(),
+            services.dispatch_queue.clone(),
+        ] {
+            tasks.push(tokio::spawn(crate::runtime::poll_queue(
+                services.clone(),
+                queue,
+                stopped.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(crate::outbound::scheduler::run_every(
+            services,
+            crate::outbound::scheduler::INTERVAL,
+            stopped,
         )));
         Ok(Self {
             addr,

@@ -31,6 +31,7 @@ pub mod dev;
 pub mod domain;
 pub mod ids;
 pub mod inbound;
+pub mod jobs;
 pub mod outbound;
 pub mod repo;
 pub mod runtime;

@@ -10,36 +10,12 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::backend::Services;
-use crate::inbound::processor::process;
-use crate::inbound::InboundJob;
+use crate::jobs::handle as handle_job;
+use crate::queue::JobQueue;
 
 /// How long a received job stays hidden from other workers. It must exceed the worst-case time
 /// of one job, or the job reappears and runs twice while the first run is still going.
 pub const JOB_VISIBILITY: Duration = Duration::from_secs(60);
-
-/// A job that did not finish.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct JobError(String);
-
-/// Runs one job from its queue body.
-pub async fn handle_job(
-    services: &Services,
-    body: &str,
-    receive_count: u32,
-) -> Result<(), JobError> {
-    let job: InboundJob = serde_json::from_str(body).map_err(|e| {
-        // Left on the queue, an unreadable job ends in the dead-letter queue for inspection.
-        tracing::error!(error = %e, "unreadable job");
-        JobError(format!("unreadable job: {e}"))
-    })?;
-    match job {
-        InboundJob::ProcessInbound { event_id } => process(services, &event_id, receive_count)
-            .await
-            .map(|_| ())
-            .map_err(|e| JobError(e.to_string())),
-    }
-}
 
 /// The Lambda SQS handler: runs the batch's jobs concurrently, each in its own span, and reports
 /// the ones that failed by their real message ids so only they are retried.
@@ -86,9 +62,12 @@ pub async fn handle_sqs_batch(services: &Services, event: SqsEvent) -> SqsBatchR
     response
 }
 
-/// Feeds jobs from `services.inbound_queue` to [`handle_job`] until `stop` turns true.
-pub async fn poll_inbound_queue(services: Services, mut stop: watch::Receiver<bool>) {
-    let queue = services.inbound_queue.clone();
+/// Feeds jobs from `queue` to [`handle_job`] until `stop` turns true.
+pub async fn poll_queue(
+    services: Services,
+    queue: std::sync::Arc<dyn JobQueue>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         if *stop.borrow() {
             return;
@@ -100,7 +79,7 @@ pub async fn poll_inbound_queue(services: Services, mut stop: watch::Receiver<bo
         let messages = match received {
             Ok(messages) => messages,
             Err(error) => {
-                tracing::error!(error = %error, "inbound queue receive failed; retrying");
+                tracing::error!(error = %error, "queue receive failed; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }

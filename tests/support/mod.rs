@@ -3,10 +3,12 @@
 
 #![allow(dead_code)] // each suite uses its own part of the harness
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use hookrail::backend::Services;
+use hookrail::clock::Clock;
 use hookrail::config::{BackendConfig, Config};
 use hookrail::dev::DevServer;
 use reqwest::StatusCode;
@@ -24,7 +26,18 @@ pub struct System {
 }
 
 pub async fn start(config: Config, dir: Option<tempfile::TempDir>) -> System {
-    let services = Services::connect(&config).await.expect("connect backend");
+    start_with_clock(config, dir, None).await
+}
+
+async fn start_with_clock(
+    config: Config,
+    dir: Option<tempfile::TempDir>,
+    clock: Option<Arc<dyn Clock>>,
+) -> System {
+    let mut services = Services::connect(&config).await.expect("connect backend");
+    if let Some(clock) = clock {
+        services = services.with_clock(clock);
+    }
     let server = DevServer::start(services.clone(), "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("start server");
@@ -36,31 +49,47 @@ pub async fn start(config: Config, dir: Option<tempfile::TempDir>) -> System {
     }
 }
 
-pub async fn embedded() -> System {
+/// The embedded backend, configured by `configure`, reading time from `clock` if given.
+pub async fn embedded_with(
+    configure: impl FnOnce(&mut Config),
+    clock: Option<Arc<dyn Clock>>,
+) -> System {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::embedded(dir.path());
     config.max_body_bytes = BODY_LIMIT;
-    start(config, Some(dir)).await
+    configure(&mut config);
+    start_with_clock(config, Some(dir), clock).await
+}
+
+pub async fn embedded() -> System {
+    embedded_with(|_| {}, None).await
 }
 
 pub async fn embedded_with_rate_limit(per_minute: u32) -> System {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::embedded(dir.path());
-    config.api_requests_per_minute = per_minute;
-    start(config, Some(dir)).await
+    embedded_with(|config| config.api_requests_per_minute = per_minute, None).await
 }
 
-pub async fn aws() -> Option<System> {
+/// The AWS adapters against the emulator, configured by `configure`.
+pub async fn aws_with(
+    configure: impl FnOnce(&mut Config),
+    clock: Option<Arc<dyn Clock>>,
+) -> Option<System> {
     let aws = hookrail::testing::moto().await?;
     let mut config = Config::embedded("unused");
     config.backend = BackendConfig::Aws {
         table: aws.create_table().await,
         inbound_queue_url: aws.create_queue(3).await.0,
+        dispatch_queue_url: aws.create_queue(5).await.0,
         kms_key_id: aws.create_key().await,
     };
     config.max_body_bytes = BODY_LIMIT;
     config.api_requests_per_minute = 10_000;
-    Some(start(config, None).await)
+    configure(&mut config);
+    Some(start_with_clock(config, None, clock).await)
+}
+
+pub async fn aws() -> Option<System> {
+    aws_with(|_| {}, None).await
 }
 
 pub fn hmac_hex(secret: &[u8], message: &[u8]) -> String {

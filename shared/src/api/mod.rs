@@ -2,10 +2,12 @@
 //! 3.1 document generated from the route definitions themselves, so it cannot fall behind.
 
 pub mod auth;
+pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod integrations;
+pub mod messages;
 pub mod pagination;
 pub mod rate_limit;
 
@@ -37,7 +39,8 @@ use crate::backend::Services;
     tags(
         (name = "integrations", description = "Vendor connections and their webhook URLs"),
         (name = "events", description = "Webhooks received from vendors"),
-        (name = "endpoints", description = "Where a tenant's events are delivered")
+        (name = "endpoints", description = "Where a tenant's events are delivered"),
+        (name = "outbound", description = "Publishing events and following their deliveries")
     )
 )]
 struct ApiDoc;
@@ -82,6 +85,9 @@ fn documented_routes() -> (Router<Services>, utoipa::openapi::OpenApi) {
             endpoints::delete_endpoint
         ))
         .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(messages::publish_event))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::get_delivery))
         .routes(routes!(events::list_events))
         .routes(routes!(events::get_event))
         .routes(routes!(events::replay_event))

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::InboundJob;
 use crate::backend::Services;
 use crate::domain::event::{preview, EventStatus, InboundEvent, Verification};
 use crate::domain::integration::Integration;
@@ -49,11 +48,6 @@ impl From<RepoError> for ReceiptError {
     fn from(error: RepoError) -> Self {
         ReceiptError::Unavailable(error.to_string())
     }
-}
-
-/// Serialises a job for the queue.
-pub fn job_body(job: &InboundJob) -> String {
-    serde_json::to_string(job).unwrap_or_default()
 }
 
 /// Receives one webhook for `integration_id`.
@@ -139,19 +133,17 @@ pub fn new_event(
 
 /// Queues the processing of a stored event.
 pub async fn enqueue(services: &Services, event_id: &EventId) -> Result<(), ReceiptError> {
-    let job = InboundJob::ProcessInbound {
+    crate::jobs::Job::ProcessInbound {
         event_id: event_id.clone(),
-    };
-    services
-        .inbound_queue
-        .send(&job_body(&job), Duration::ZERO)
-        .await
-        .map_err(|error| {
-            // The event is stored but not queued: answering non-2xx makes the vendor redeliver,
-            // and the redelivery re-queues it (see `heal_unqueued`), so nothing is lost.
-            tracing::error!(event_id = %event_id, error = %error, "stored event could not be queued");
-            ReceiptError::Unavailable(error.to_string())
-        })
+    }
+    .enqueue(services, Duration::ZERO)
+    .await
+    .map_err(|error| {
+        // The event is stored but not queued: answering non-2xx makes the vendor redeliver,
+        // and the redelivery re-queues it (see `heal_unqueued`), so nothing is lost.
+        tracing::error!(event_id = %event_id, error = %error, "stored event could not be queued");
+        ReceiptError::Unavailable(error.to_string())
+    })
 }
 
 /// A redelivery of an event still RECEIVED may mean the first enqueue failed after the store

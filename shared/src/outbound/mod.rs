@@ -1,4 +1,9 @@
-//! Delivering events to tenants' endpoints: the SSRF guard and HTTP client (`ssrf`); fan-out,
-//! delivery and retry scheduling build on them.
+//! Delivering events to tenants' endpoints: publish (store + queue fan-out), fan-out (one
+//! delivery per matching endpoint), deliver (one signed, SSRF-guarded attempt), and the retry
+//! scheduler for waits longer than the queue can hold.
 
+pub mod deliver;
+pub mod fanout;
+pub mod publish;
+pub mod scheduler;
 pub mod ssrf;

@@ -10,9 +10,11 @@
 //! | event payload | `evt#{id}` | `body#{n}` | |
 //! | dedupe marker | `dedupe#{integration}#{key}` | `dedupe` | |
 
+pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod integrations;
+pub mod messages;
 pub mod tenants;
 
 use crate::store::{Item, StoreError};

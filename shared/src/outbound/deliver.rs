@@ -1,0 +1,285 @@
+//! One delivery attempt: claim it, sign, POST, record what happened, decide what follows.
+//!
+//! The attempt is claimed with a conditional write before the HTTP call, so a duplicate job
+//! for the same attempt (SQS delivers at least once; the scheduler re-queues what a crash
+//! lost) cannot send it twice while the claim holds. The attempt and the state it leads to are
+//! written in one transaction before the retry is queued; if queueing fails, the scheduler
+//! finds the delivery by its due time.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::json;
+
+use crate::backend::Services;
+use crate::clock::rfc3339;
+use crate::domain::retry::{Decision, Outcome, RetryPolicy};
+use crate::ids::DeliveryId;
+use crate::jobs::{Job, JobError};
+use crate::outbound::ssrf::Blocked;
+use crate::queue::MAX_DELAY;
+use crate::repo::deliveries::{self, Attempt, Delivery, DeliveryStatus};
+use crate::repo::{endpoints, messages, RepoError};
+
+/// How long a claimed attempt is reserved: longer than the HTTP timeout plus recording.
+const CLAIM_SECS: i64 = 60;
+/// How much of an answer's body is kept.
+const RESPONSE_PREVIEW_BYTES: usize = 1024;
+
+fn retry_later(error: impl std::fmt::Display) -> JobError {
+    JobError(error.to_string())
+}
+
+/// What came back from the endpoint.
+struct Response {
+    outcome: Outcome,
+    status_code: Option<u16>,
+    body: String,
+    error_kind: Option<&'static str>,
+    latency_ms: u64,
+}
+
+/// Makes attempt number `attempt` of a delivery, unless it was made already.
+pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Result<(), JobError> {
+    let store = services.store.as_ref();
+    let now = services.clock.now();
+    let Some((mut delivery, version)) = deliveries::get(store, id).await.map_err(retry_later)?
+    else {
+        return Ok(());
+    };
+    let claimed_by_other = delivery
+        .claim
+        .is_some_and(|(n, until)| n == attempt && until > now);
+    if delivery.status != DeliveryStatus::Pending
+        || delivery.attempts >= attempt
+        || claimed_by_other
+    {
+        return Ok(());
+    }
+    let Some((endpoint, _)) = endpoints::get_any(store, &delivery.endpoint_id)
+        .await
+        .map_err(retry_later)?
+    else {
+        return give_up(services, delivery, version, "the endpoint was deleted").await;
+    };
+    if !endpoint.active {
+        // Kept pending but out of the due index: it resumes when the endpoint is re-enabled.
+        delivery.next_attempt_at = None;
+        delivery.updated_at = now;
+        deliveries::save(store, &delivery, version)
+            .await
+            .map_err(retry_later)?;
+        return Ok(());
+    }
+    let Some((message, _)) = messages::get(store, &delivery.message_id)
+        .await
+        .map_err(retry_later)?
+    else {
+        return give_up(services, delivery, version, "the message expired").await;
+    };
+
+    delivery.claim = Some((attempt, now + CLAIM_SECS));
+    let version = match deliveries::save(store, &delivery, version).await {
+        Ok(version) => version,
+        Err(RepoError::Conflict) => return Ok(()),
+        Err(other) => return Err(retry_later(other)),
+    };
+
+    let mut body = json!({
+        "id": message.id,
+        "type": message.event_type,
+        "occurred_at": rfc3339(message.occurred_at),
+        "tenant_id": message.tenant_id,
+        "data": message.data,
+        "delivery_attempt": attempt,
+    });
+    if message.test {
+        body["test"] = json!(true);
+    }
+    let body = serde_json::to_vec(&body).map_err(retry_later)?;
+    let secrets = endpoints::open_live_secrets(&services.sealer, &endpoint, now)
+        .await
+        .map_err(retry_later)?;
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let signed =
+        crate::sign::sign(message.id.as_str(), now, &body, &secrets).map_err(retry_later)?;
+
+    let mut request = services
+        .http
+        .post(&endpoint.url)
+        .header("content-type", "application/json")
+        .header("idempotency-key", message.id.as_str())
+        .body(body);
+    for (name, value) in signed.pairs() {
+        request = request.header(name, value);
+    }
+    let response = send(request).await;
+
+    let policy = RetryPolicy::default();
+    let failing_since = delivery.failing_since.unwrap_or(now);
+    let roll = rand::thread_rng().gen_range(-1.0..=1.0);
+    let decision = policy.decide(response.outcome, attempt, failing_since, now, roll);
+    delivery.attempts = attempt;
+    delivery.claim = None;
+    delivery.last_status_code = response.status_code;
+    delivery.updated_at = services.clock.now();
+    delivery.next_attempt_at = None;
+    match &decision {
+        Decision::Delivered => {
+            delivery.status = DeliveryStatus::Succeeded;
+            delivery.failing_since = None;
+        }
+        Decision::RetryAt(at) => {
+            delivery.failing_since = Some(failing_since);
+            delivery.next_attempt_at = Some(*at);
+        }
+        Decision::GiveUp(reason) => {
+            delivery.status = DeliveryStatus::Failed;
+            delivery.dead_reason = Some(reason.clone());
+        }
+        Decision::DisableEndpoint => {
+            delivery.status = DeliveryStatus::Failed;
+            delivery.dead_reason = Some("the endpoint answered 410 Gone and was disabled".into());
+        }
+    }
+    let record = Attempt {
+        number: attempt,
+        at: now,
+        status_code: response.status_code,
+        response_body: response.body,
+        latency_ms: response.latency_ms,
+        error_kind: response.error_kind.map(str::to_owned),
+        next_attempt_at: delivery.next_attempt_at,
+    };
+    match deliveries::record_attempt(store, &delivery, version, &record).await {
+        Ok(()) => {}
+        Err(RepoError::Conflict) => {
+            tracing::warn!(delivery_id = %delivery.id, attempt, "attempt already recorded by another worker");
+            return Ok(());
+        }
+        Err(other) => return Err(retry_later(other)),
+    }
+    tracing::info!(
+        delivery_id = %delivery.id, endpoint_id = %delivery.endpoint_id, attempt,
+        status_code = ?response.status_code, error_kind = ?response.error_kind,
+        latency_ms = response.latency_ms, decision = ?decision, "delivery attempt"
+    );
+    match decision {
+        Decision::RetryAt(at) => {
+            let delay = Duration::from_secs(u64::try_from(at - now).unwrap_or(0));
+            if delay <= MAX_DELAY {
+                let job = Job::Deliver {
+                    delivery_id: delivery.id.clone(),
+                    attempt: attempt + 1,
+                };
+                if let Err(error) = job.enqueue(services, delay).await {
+                    tracing::warn!(delivery_id = %delivery.id, error = %error, "retry not queued; the scheduler will find it");
+                }
+            }
+        }
+        Decision::DisableEndpoint => disable_endpoint(services, &delivery).await,
+        Decision::Delivered | Decision::GiveUp(_) => {}
+    }
+    Ok(())
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Response {
+    let started = Instant::now();
+    let elapsed =
+        |started: Instant| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match request.send().await {
+        Ok(mut answer) => {
+            let status = answer.status().as_u16();
+            let retry_after = answer
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            // Only the first kilobyte is kept, so only that much is read.
+            let mut preview = Vec::new();
+            while preview.len() < RESPONSE_PREVIEW_BYTES {
+                match answer.chunk().await {
+                    Ok(Some(chunk)) => preview.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            preview.truncate(RESPONSE_PREVIEW_BYTES);
+            Response {
+                outcome: Outcome::from_status(status, retry_after),
+                status_code: Some(status),
+                body: crate::domain::event::preview(&preview),
+                error_kind: None,
+                latency_ms: elapsed(started),
+            }
+        }
+        Err(error) => {
+            let (outcome, kind) = classify(&error);
+            Response {
+                outcome,
+                status_code: None,
+                body: String::new(),
+                error_kind: Some(kind),
+                latency_ms: elapsed(started),
+            }
+        }
+    }
+}
+
+/// Names a failed request by what the tenant can do about it.
+fn classify(error: &reqwest::Error) -> (Outcome, &'static str) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<Blocked>().is_some() {
+            return (Outcome::Blocked, "blocked");
+        }
+        let text = cause.to_string().to_ascii_lowercase();
+        if text.contains("certificate") || text.contains("tls") {
+            return (Outcome::Unreachable, "tls");
+        }
+        if text.contains("dns") || text.contains("failed to lookup") || text.contains("resolve") {
+            return (Outcome::Unreachable, "dns");
+        }
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        (Outcome::Timeout, "timeout")
+    } else {
+        (Outcome::Unreachable, "connect")
+    }
+}
+
+async fn give_up(
+    services: &Services,
+    mut delivery: Delivery,
+    version: u64,
+    reason: &str,
+) -> Result<(), JobError> {
+    tracing::warn!(delivery_id = %delivery.id, reason, "delivery given up");
+    delivery.status = DeliveryStatus::Failed;
+    delivery.dead_reason = Some(reason.to_owned());
+    delivery.next_attempt_at = None;
+    delivery.updated_at = services.clock.now();
+    match deliveries::save(services.store.as_ref(), &delivery, version).await {
+        Ok(_) | Err(RepoError::Conflict) => Ok(()),
+        Err(other) => Err(retry_later(other)),
+    }
+}
+
+async fn disable_endpoint(services: &Services, delivery: &Delivery) {
+    let store = services.store.as_ref();
+    match endpoints::get_any(store, &delivery.endpoint_id).await {
+        Ok(Some((mut endpoint, version))) => {
+            endpoint.active = false;
+            endpoint.updated_at = services.clock.now();
+            if let Err(error) = endpoints::update(store, &endpoint, version).await {
+                tracing::warn!(endpoint_id = %endpoint.id, error = %error, "endpoint answered 410 but could not be disabled");
+            } else {
+                tracing::warn!(endpoint_id = %endpoint.id, "endpoint answered 410 Gone and was disabled");
+            }
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(endpoint_id = %delivery.endpoint_id, error = %error, "endpoint answered 410 but could not be read");
+        }
+    }
+}
