@@ -294,6 +294,9 @@ async fn openapi_document_describes_every_route() {
         "/v1/endpoints",
         "/v1/endpoints/{id}",
         "/v1/endpoints/{id}/rotate-secret",
+        "/v1/events",
+        "/v1/deliveries",
+        "/v1/deliveries/{id}",
     ] {
         assert!(
             document["paths"][path].is_object(),

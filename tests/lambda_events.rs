@@ -148,3 +148,41 @@ async fn processor_sample_processes_its_event_and_reports_only_bad_records() {
     assert_eq!(stored.status, EventStatus::Processed);
     assert_eq!(stored.event_type.as_deref(), Some("github.push"));
 }
+
+#[tokio::test]
+async fn dispatch_sample_fans_out_its_message() {
+    let (_dir, services) = services_at(hookrail::clock::unix_now()).await;
+    let message = hookrail::repo::messages::Message {
+        id: hookrail::ids::MessageId::parse("msg_01HZX3EXAMP1E0000000000000").expect("sample id"),
+        tenant_id: hookrail::ids::TenantId::generate(),
+        event_type: "invoice.paid".into(),
+        data: serde_json::json!({}),
+        occurred_at: services.clock.now(),
+        idempotency_key: None,
+        fanned_out: false,
+        test: false,
+    };
+    hookrail::repo::messages::publish(services.store.as_ref(), &message, services.clock.now())
+        .await
+        .expect("store message");
+    let batch: SqsEvent = serde_json::from_str(&sample("dispatch-sqs.json")).expect("an SQS event");
+    let response = hookrail::runtime::handle_sqs_batch(&services, batch).await;
+    assert!(response.batch_item_failures.is_empty());
+    let (stored, _) = hookrail::repo::messages::get(services.store.as_ref(), &message.id)
+        .await
+        .expect("read")
+        .expect("message");
+    assert!(stored.fanned_out);
+}
+
+#[tokio::test]
+async fn retry_scheduler_sample_is_an_eventbridge_event() {
+    let event: serde_json::Value =
+        serde_json::from_str(&sample("retry-scheduler.json")).expect("json");
+    assert_eq!(event["detail-type"], "Scheduled Event");
+    let (_dir, services) = services_at(hookrail::clock::unix_now()).await;
+    let queued = hookrail::outbound::scheduler::run_once(&services, services.clock.now())
+        .await
+        .expect("run");
+    assert_eq!(queued, 0);
+}

@@ -163,3 +163,23 @@ pub async fn serve_lambda_sqs(services: Services) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Lambda(e.to_string()))
 }
+
+/// Serves a scheduled (EventBridge) trigger of the retry scheduler.
+pub async fn serve_lambda_retry_scheduler(services: Services) -> Result<(), StartError> {
+    let handler = lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let services = services.clone();
+            async move {
+                let now = services.clock.now();
+                crate::outbound::scheduler::run_once(&services, now)
+                    .await
+                    .map(|queued| serde_json::json!({ "queued": queued }))
+                    // A failed run is reported to Lambda; the next minute's run catches up.
+                    .map_err(|e| lambda_runtime::Diagnostic::from(e.to_string()))
+            }
+        },
+    );
+    lambda_runtime::run(handler)
+        .await
+        .map_err(|e| StartError::Lambda(e.to_string()))
+}
