@@ -297,6 +297,11 @@ async fn openapi_document_describes_every_route() {
         "/v1/events",
         "/v1/deliveries",
         "/v1/deliveries/{id}",
+        "/v1/deliveries/{id}/resend",
+        "/v1/dead-letters",
+        "/v1/dead-letters/{id}/replay",
+        "/v1/dead-letters/replay",
+        "/v1/endpoints/{id}/test",
     ] {
         assert!(
             document["paths"][path].is_object(),

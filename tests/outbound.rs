@@ -446,3 +446,145 @@ async fn deliveries_flow_on_the_aws_backend() {
     assert_eq!(delivered["attempt_log"][0]["status_code"], 200);
     system.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn dead_letters_replay_and_deliveries_resend_and_test_events_are_tagged() {
+    let receiver = Receiver::start(&[("/comeback", &[410, 200])]).await;
+    let system = embedded_with(open_loopback, None).await;
+    let key = system.tenant("Acme").await;
+    let (endpoint_id, _) = endpoint(
+        &system,
+        &key,
+        format!("{}/comeback", receiver.base),
+        json!(["*"]),
+        json!({}),
+    )
+    .await;
+    publish(
+        &system,
+        &key,
+        json!({ "type": "order.created", "data": { "n": 1 } }),
+    )
+    .await;
+
+    let dead = delivery_of(&system, &key, &endpoint_id, "failed").await;
+    let dead_id = field(&dead, "id").to_owned();
+    let (_, letters) = system
+        .api(&key, Method::GET, "/v1/dead-letters", None)
+        .await;
+    assert_eq!(letters["data"][0]["id"], dead_id.as_str(), "{letters}");
+
+    // Re-enabled and replayed, it goes through.
+    let endpoint_path = format!("/v1/endpoints/{endpoint_id}");
+    system
+        .api(
+            &key,
+            Method::PATCH,
+            &endpoint_path,
+            Some(json!({ "active": true })),
+        )
+        .await;
+    let (status, replayed) = system
+        .api(
+            &key,
+            Method::POST,
+            &format!("/v1/dead-letters/{dead_id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replayed}");
+    let delivered = delivery_of(&system, &key, &endpoint_id, "succeeded").await;
+    assert_eq!(delivered["id"], dead_id.as_str());
+    assert_eq!(delivered["attempts"], 2);
+    let (status, _) = system
+        .api(
+            &key,
+            Method::POST,
+            &format!("/v1/dead-letters/{dead_id}/replay"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a delivered delivery is not a dead letter"
+    );
+    let (status, bulk) = system
+        .api(
+            &key,
+            Method::POST,
+            "/v1/dead-letters/replay",
+            Some(json!({ "since": 0 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{bulk}");
+    assert_eq!(bulk["replayed"], 0);
+
+    // Resend makes a new delivery of the same event.
+    let (status, resent) = system
+        .api(
+            &key,
+            Method::POST,
+            &format!("/v1/deliveries/{dead_id}/resend"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{resent}");
+    assert_ne!(resent["id"], dead_id.as_str());
+    assert_eq!(resent["event_id"], delivered["event_id"]);
+    receiver.wait_for("/comeback", 3).await;
+
+    // A test event is tagged as one.
+    let (status, test) = system
+        .api(&key, Method::POST, &format!("{endpoint_path}/test"), None)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{test}");
+    let got = receiver.wait_for("/comeback", 4).await;
+    let body: serde_json::Value = serde_json::from_slice(&got[3].body).expect("json");
+    assert_eq!(body["test"], true);
+    assert_eq!(body["type"], "hookrail.test");
+
+    let other = system.tenant("Globex").await;
+    for path in [
+        format!("/v1/deliveries/{dead_id}"),
+        format!("/v1/deliveries/{dead_id}/resend"),
+        format!("/v1/dead-letters/{dead_id}/replay"),
+    ] {
+        let method = if path.ends_with("resend") || path.ends_with("replay") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let (status, _) = system.api(&other, method, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    system.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn processed_vendor_events_are_published_to_subscribed_endpoints() {
+    let receiver = Receiver::start(&[]).await;
+    let system = embedded_with(open_loopback, None).await;
+    let key = system.tenant("Acme").await;
+    endpoint(
+        &system,
+        &key,
+        format!("{}/ci", receiver.base),
+        json!(["github.*"]),
+        json!({}),
+    )
+    .await;
+    let github = system
+        .create_integration(&key, json!({ "vendor": "github", "name": "gh", "config": { "signing_secret": GITHUB_SECRET } }))
+        .await;
+    let push = r#"{"ref":"refs/heads/main"}"#;
+    let (status, _) = system
+        .github_push(field(&github, "webhook_url"), "gw-1", push)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let got = receiver.wait_for("/ci", 1).await;
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).expect("json");
+    assert_eq!(body["type"], "github.push");
+    assert_eq!(body["data"]["ref"], "refs/heads/main");
+    system.server.shutdown().await;
+}

@@ -309,3 +309,38 @@ pub async fn rotate_secret(
         previous_valid_until: rfc3339(now + crate::domain::endpoint::SECRET_OVERLAP_SECS),
     }))
 }
+
+/// The test event sent to an endpoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestSent {
+    /// The test event's id.
+    pub event_id: String,
+    /// Its delivery, to follow at `GET /v1/deliveries/{id}`.
+    pub delivery_id: String,
+}
+
+/// Send a clearly tagged test event (`"test": true`, type `hookrail.test`) to this endpoint.
+#[utoipa::path(
+    post, path = "/v1/endpoints/{id}/test", tag = "endpoints",
+    params(("id" = String, Path, description = "Endpoint id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = TestSent),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+    )
+)]
+pub async fn send_test_event(
+    State(services): State<Services>,
+    Extension(tenant): Extension<AuthTenant>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<TestSent>), ApiError> {
+    let (endpoint, _) = owned(&services, &tenant, &id).await?;
+    let (event_id, delivery) = crate::outbound::recovery::send_test(&services, &endpoint).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TestSent {
+            event_id: event_id.to_string(),
+            delivery_id: delivery.id.to_string(),
+        }),
+    ))
+}

@@ -84,7 +84,15 @@ pub async fn process(
         .await
         .map_err(|e| ProcessError::retryable("store", e))?;
 
-    match normalize(services, &event).await {
+    let normalized = match normalize(services, &event).await {
+        Ok((event_type, payload)) => {
+            publish_to_subscribers(services, &event, &event_type, &payload)
+                .await
+                .map(|()| event_type)
+        }
+        Err(error) => Err(error),
+    };
+    match normalized {
         Ok(event_type) => {
             event.status = EventStatus::Processed;
             event.event_type = Some(event_type.clone());
@@ -123,8 +131,36 @@ pub async fn process(
     }
 }
 
+/// Publishes the processed event to the tenant's subscribed endpoints. Keyed on the inbound
+/// event's id, so processing it again never publishes it twice.
+async fn publish_to_subscribers(
+    services: &Services,
+    event: &InboundEvent,
+    event_type: &str,
+    payload: &crate::repo::events::Payload,
+) -> Result<(), ProcessError> {
+    let data = serde_json::from_slice(&payload.body)
+        .unwrap_or_else(|_| serde_json::json!({ "raw": String::from_utf8_lossy(&payload.body) }));
+    crate::outbound::publish::publish(
+        services,
+        crate::outbound::publish::NewMessage {
+            tenant_id: event.tenant_id.clone(),
+            event_type: event_type.to_owned(),
+            data,
+            idempotency_key: Some(format!("inbound:{}", event.id)),
+            test: false,
+        },
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| ProcessError::retryable("publish", e))
+}
+
 /// Works out `{vendor}.{event}` from the stored payload.
-async fn normalize(services: &Services, event: &InboundEvent) -> Result<String, ProcessError> {
+async fn normalize(
+    services: &Services,
+    event: &InboundEvent,
+) -> Result<(String, crate::repo::events::Payload), ProcessError> {
     let store = services.store.as_ref();
     let (integration, _) = integrations::get_any(store, &event.integration_id)
         .await
@@ -167,7 +203,7 @@ async fn normalize(services: &Services, event: &InboundEvent) -> Result<String, 
                 normalize_fix(&integration.vendor),
             )
         })?;
-    Ok(normalized_type(&integration.vendor, &vendor_event))
+    Ok((normalized_type(&integration.vendor, &vendor_event), payload))
 }
 
 fn normalize_fix(vendor: &str) -> String {

@@ -5,5 +5,6 @@
 pub mod deliver;
 pub mod fanout;
 pub mod publish;
+pub mod recovery;
 pub mod scheduler;
 pub mod ssrf;

@@ -248,3 +248,31 @@ pub async fn list(
     )
     .await
 }
+
+/// Stores a delivery made outside fan-out (a resend or a test), which needs no once-marker.
+pub async fn insert(store: &dyn StateStore, delivery: &Delivery) -> Result<(), RepoError> {
+    store
+        .write(vec![WriteOp::put(
+            state_item(delivery, 1)?,
+            Condition::NotExists,
+        )])
+        .await?;
+    Ok(())
+}
+
+/// One page of a tenant's dead letters (deliveries given up), newest first.
+pub async fn list_dead(
+    store: &dyn StateStore,
+    tenant: &TenantId,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<Delivery>, Option<String>), RepoError> {
+    list_newest(
+        store,
+        Index::Gsi2,
+        format!("tnt#{tenant}#dead"),
+        limit,
+        cursor,
+    )
+    .await
+}
