@@ -124,6 +124,9 @@ async fn endpoints_on_the_aws_backend() {
     system.server.shutdown().await;
 }
 
+/// A script status that makes the receiver hang instead of answering.
+const HANG: u16 = 599;
+
 /// A tenant's endpoint played by a real HTTP server on loopback: it records every request and
 /// answers each path with the next status of its script (the last one repeats).
 struct Receiver {
@@ -160,15 +163,28 @@ impl Receiver {
                         headers,
                         body: body.to_vec(),
                     });
-                    let mut scripts = scripts.lock().expect("lock");
-                    let script = scripts.entry(path).or_insert_with(|| vec![200]);
-                    let status = if script.len() > 1 {
-                        script.remove(0)
-                    } else {
-                        script[0]
+                    let status = {
+                        let mut scripts = scripts.lock().expect("lock");
+                        let script = scripts.entry(path).or_insert_with(|| vec![200]);
+                        if script.len() > 1 {
+                            script.remove(0)
+                        } else {
+                            script[0]
+                        }
                     };
+                    if status == HANG {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                    let mut headers = http::HeaderMap::new();
+                    if status == 429 {
+                        headers.insert("retry-after", http::HeaderValue::from_static("120"));
+                    }
+                    if status == 302 {
+                        headers.insert("location", http::HeaderValue::from_static("/elsewhere"));
+                    }
                     (
-                        http::StatusCode::from_u16(status).expect("status"),
+                        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
+                        headers,
                         format!("answer {status}"),
                     )
                 }
@@ -586,5 +602,104 @@ async fn processed_vendor_events_are_published_to_subscribed_endpoints() {
     let body: serde_json::Value = serde_json::from_slice(&got[0].body).expect("json");
     assert_eq!(body["type"], "github.push");
     assert_eq!(body["data"]["ref"], "refs/heads/main");
+    system.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn timeouts_throttling_and_redirects_are_recorded_and_retried_by_their_rules() {
+    let receiver = Receiver::start(&[
+        ("/slow", &[HANG]),
+        ("/throttled", &[429]),
+        ("/moved", &[302]),
+    ])
+    .await;
+    let t0 = now();
+    let clock = std::sync::Arc::new(hookrail::clock::ManualClock::at(t0));
+    let system = embedded_with(
+        |config| {
+            open_loopback(config);
+            config.delivery_timeout = std::time::Duration::from_millis(300);
+        },
+        Some(clock),
+    )
+    .await;
+    let key = system.tenant("Acme").await;
+    let mut ids = Vec::new();
+    for path in ["slow", "throttled", "moved"] {
+        ids.push(
+            endpoint(
+                &system,
+                &key,
+                format!("{}/{path}", receiver.base),
+                json!(["*"]),
+                json!({}),
+            )
+            .await
+            .0,
+        );
+    }
+    publish(
+        &system,
+        &key,
+        json!({ "type": "order.created", "data": {} }),
+    )
+    .await;
+
+    let slow = delivery_of(&system, &key, &ids[0], "pending").await;
+    let attempt = &slow["attempt_log"][0];
+    assert_eq!(attempt["error_kind"], "timeout", "{slow}");
+    assert!(attempt["status_code"].is_null());
+    let next = attempt["next_attempt_at"].as_i64().expect("next attempt");
+    assert!(
+        next >= t0 + 54,
+        "a timeout waits at least the minimum penalty: {slow}"
+    );
+
+    let throttled = delivery_of(&system, &key, &ids[1], "pending").await;
+    let attempt = &throttled["attempt_log"][0];
+    assert_eq!(attempt["status_code"], 429);
+    assert_eq!(
+        attempt["next_attempt_at"].as_i64(),
+        Some(t0 + 120),
+        "Retry-After is honoured exactly"
+    );
+
+    let moved = delivery_of(&system, &key, &ids[2], "pending").await;
+    assert_eq!(moved["attempt_log"][0]["status_code"], 302);
+    assert!(
+        receiver.received("/elsewhere").is_empty(),
+        "redirects are not followed"
+    );
+    system.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_name_resolving_to_a_private_address_is_refused_at_delivery() {
+    let receiver = Receiver::start(&[]).await;
+    // No allow-list: `localhost` passes the URL check (it is a name) but resolves to loopback.
+    let system = embedded().await;
+    let key = system.tenant("Acme").await;
+    let port = receiver.base.rsplit(':').next().expect("port");
+    let (endpoint_id, _) = endpoint(
+        &system,
+        &key,
+        format!("http://localhost:{port}/inside"),
+        json!(["*"]),
+        json!({}),
+    )
+    .await;
+    publish(
+        &system,
+        &key,
+        json!({ "type": "order.created", "data": {} }),
+    )
+    .await;
+    let dead = delivery_of(&system, &key, &endpoint_id, "failed").await;
+    assert_eq!(dead["attempt_log"][0]["error_kind"], "blocked", "{dead}");
+    assert!(field(&dead, "dead_reason").contains("blocked"), "{dead}");
+    assert!(
+        receiver.received("/inside").is_empty(),
+        "nothing reached the private address"
+    );
     system.server.shutdown().await;
 }

@@ -32,9 +32,6 @@ pub const DISPATCH_QUEUE: &str = "dispatch";
 /// infrastructure failures (state store or queue down).
 pub const DISPATCH_MAX_RECEIVES: u32 = 5;
 
-/// The total time one delivery attempt may take.
-pub const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Settings the handlers read.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -95,7 +92,7 @@ impl Services {
         };
         let http = crate::outbound::ssrf::delivery_client(
             Arc::clone(&settings.address_policy),
-            DELIVERY_TIMEOUT,
+            config.delivery_timeout,
         )
         .map_err(|e| BackendError::Http(e.to_string()))?;
         let services = match &config.backend {

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+/// How long one delivery attempt may take.
+pub const DEFAULT_DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The default largest webhook body accepted, in bytes (1 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -41,6 +44,8 @@ pub struct Config {
     /// Address ranges deliveries may reach although they are special-purpose (loopback,
     /// private, …); empty by default.
     pub outbound_allow: Vec<ipnet::IpNet>,
+    /// The total time one delivery attempt may take.
+    pub delivery_timeout: std::time::Duration,
 }
 
 /// A missing or unusable setting.
@@ -72,6 +77,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             api_requests_per_minute: crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE,
             outbound_allow: Vec::new(),
+            delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
         }
     }
 
@@ -160,6 +166,7 @@ impl Config {
             max_body_bytes,
             api_requests_per_minute,
             outbound_allow,
+            delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
         })
     }
 }

@@ -148,15 +148,25 @@ impl RetryPolicy {
             ));
         }
         let scheduled = self.base_delay(attempt + 1);
-        let delay = match outcome {
+        let (delay, jittered) = match outcome {
+            // The endpoint said when to come back: never earlier, so no jitter.
             Outcome::Throttled {
                 retry_after_secs: Some(asked),
                 ..
-            } => asked.clamp(self.min_penalty_secs, self.max_retry_after_secs),
-            Outcome::Throttled { .. } | Outcome::Timeout => scheduled.max(self.min_penalty_secs),
-            _ => scheduled,
+            } => (
+                asked.clamp(self.min_penalty_secs, self.max_retry_after_secs),
+                false,
+            ),
+            Outcome::Throttled { .. } | Outcome::Timeout => {
+                (scheduled.max(self.min_penalty_secs), true)
+            }
+            _ => (scheduled, true),
         };
-        let jitter = (delay as f64 * self.jitter * jitter_roll.clamp(-1.0, 1.0)) as i64;
+        let jitter = if jittered {
+            (delay as f64 * self.jitter * jitter_roll.clamp(-1.0, 1.0)) as i64
+        } else {
+            0
+        };
         let delay = i64::try_from(delay)
             .unwrap_or(i64::MAX)
             .saturating_add(jitter)
@@ -264,6 +274,11 @@ mod tests {
         assert_eq!(
             p.decide(asked(120), 1, T0, T0, 0.0),
             Decision::RetryAt(T0 + 120)
+        );
+        assert_eq!(
+            p.decide(asked(120), 1, T0, T0, -1.0),
+            Decision::RetryAt(T0 + 120),
+            "never earlier than the endpoint asked"
         );
         assert_eq!(
             p.decide(asked(1), 1, T0, T0, 0.0),

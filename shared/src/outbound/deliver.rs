@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::domain::retry::{Decision, Outcome, RetryPolicy};
 use crate::ids::DeliveryId;
 use crate::jobs::{Job, JobError};
-use crate::outbound::ssrf::Blocked;
+use crate::outbound::ssrf::{Blocked, TargetError};
 use crate::queue::MAX_DELAY;
 use crate::repo::deliveries::{self, Attempt, Delivery, DeliveryStatus};
 use crate::repo::{endpoints, messages, RepoError};
@@ -227,22 +227,35 @@ async fn send(request: reqwest::RequestBuilder) -> Response {
 
 /// Names a failed request by what the tenant can do about it.
 fn classify(error: &reqwest::Error) -> (Outcome, &'static str) {
+    let mut chain = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
-        if cause.downcast_ref::<Blocked>().is_some() {
-            return (Outcome::Blocked, "blocked");
-        }
-        let text = cause.to_string().to_ascii_lowercase();
-        if text.contains("certificate") || text.contains("tls") {
-            return (Outcome::Unreachable, "tls");
-        }
-        if text.contains("dns") || text.contains("failed to lookup") || text.contains("resolve") {
-            return (Outcome::Unreachable, "dns");
-        }
+        chain.push(cause);
         source = cause.source();
     }
+    // A refusal by the SSRF guard surfaces inside a "dns error", so it is looked for first.
+    let blocked = chain.iter().any(|cause| {
+        cause.downcast_ref::<Blocked>().is_some()
+            || matches!(
+                cause.downcast_ref::<TargetError>(),
+                Some(TargetError::Blocked(_))
+            )
+    });
+    if blocked {
+        return (Outcome::Blocked, "blocked");
+    }
     if error.is_timeout() {
-        (Outcome::Timeout, "timeout")
+        return (Outcome::Timeout, "timeout");
+    }
+    let text = chain
+        .iter()
+        .map(|cause| cause.to_string().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if text.contains("certificate") || text.contains("tls") {
+        (Outcome::Unreachable, "tls")
+    } else if text.contains("dns") || text.contains("failed to lookup") {
+        (Outcome::Unreachable, "dns")
     } else {
         (Outcome::Unreachable, "connect")
     }
