@@ -34,6 +34,19 @@ enum Command {
         #[command(subcommand)]
         command: SampleCommand,
     },
+    /// Publish events through a fresh embedded system to a local receiver and report
+    /// delivered events per second and publish→arrival latency.
+    Load {
+        /// Events to publish.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Concurrent publishers.
+        #[arg(long, default_value_t = 32)]
+        publishers: usize,
+        /// Seconds to wait for every delivery.
+        #[arg(long, default_value_t = 300)]
+        deadline_secs: u64,
+    },
     /// Manage tenants (on the backend HOOKRAIL_BACKEND names; embedded by default).
     Tenants {
         #[command(subcommand)]
@@ -65,8 +78,14 @@ enum SampleCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    hookrail::runtime::init_tracing(false);
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    // A load run logs every job at `info`; what it measures is the system, not the logging.
+    let default_filter = match cli.command {
+        Command::Load { .. } => "warn",
+        _ => "info",
+    };
+    hookrail::runtime::init_tracing_at(false, default_filter);
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("hookrail: {message}");
@@ -78,6 +97,28 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Dev { listen, data_dir } => dev(listen, data_dir).await,
+        Command::Load {
+            events,
+            publishers,
+            deadline_secs,
+        } => {
+            let report = hookrail::load::run(hookrail::load::LoadOptions {
+                events,
+                publishers,
+                deadline: std::time::Duration::from_secs(deadline_secs),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("{report}");
+            if report.delivered < report.published {
+                return Err(format!(
+                    "{} of {} events were not delivered in time",
+                    report.published - report.delivered,
+                    report.published
+                ));
+            }
+            Ok(())
+        }
         Command::Samples {
             command: SampleCommand::Load { data_dir },
         } => load_samples(data_dir).await,

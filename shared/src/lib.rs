@@ -32,6 +32,7 @@ pub mod domain;
 pub mod ids;
 pub mod inbound;
 pub mod jobs;
+pub mod load;
 pub mod outbound;
 pub mod repo;
 pub mod runtime;

@@ -106,10 +106,16 @@ pub async fn poll_queue(
     }
 }
 
-/// Sets up structured logs: JSON on Lambda (CloudWatch), compact text locally.
+/// Sets up structured logs: JSON on Lambda (CloudWatch), compact text locally; `RUST_LOG`
+/// overrides the `info` default.
 pub fn init_tracing(json: bool) {
+    init_tracing_at(json, "info");
+}
+
+/// Sets up logs with `default_filter` where `RUST_LOG` is not set.
+pub fn init_tracing_at(json: bool, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     // Logs go to stderr, so stdout carries only what a command prints for its user.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
