@@ -1,6 +1,7 @@
 //! The `hookrail` binary: `hookrail dev` runs the whole system in one process on the embedded
 //! backend; operator commands manage tenants on whichever backend the environment configures.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -149,18 +150,30 @@ async fn dev(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     let server = DevServer::start(services, listen)
         .await
         .map_err(|e| e.to_string())?;
-    println!("hookrail dev: embedded backend in {}", data_dir.display());
-    println!("base url: {}", server.base_url);
-    println!("tenant: {tenant}");
-    println!("api key: {key}");
-    println!("openapi: {}/v1/openapi.json", server.base_url);
+    // The server must outlive whoever reads these lines (`hookrail dev | head -3`), so a
+    // closed stdout is ignored rather than allowed to panic.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "hookrail dev: embedded backend in {}",
+        data_dir.display()
+    );
+    let _ = writeln!(out, "base url: {}", server.base_url);
+    let _ = writeln!(out, "tenant: {tenant}");
+    let _ = writeln!(out, "api key: {key}");
+    let _ = writeln!(out, "openapi: {}/v1/openapi.json", server.base_url);
     if loopback_opened {
-        println!("outbound: deliveries to loopback (127.0.0.0/8, ::1) are allowed for local receivers; set HOOKRAIL_OUTBOUND_ALLOW to choose");
+        let _ = writeln!(
+            out,
+            "outbound: deliveries to loopback (127.0.0.0/8, ::1) are allowed for local receivers; set HOOKRAIL_OUTBOUND_ALLOW to choose"
+        );
     }
+    let _ = out.flush();
+    drop(out);
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
-    println!("hookrail dev: stopping");
+    let _ = writeln!(std::io::stdout(), "hookrail dev: stopping");
     server.shutdown().await;
     Ok(())
 }

@@ -1,57 +1,16 @@
 //! The README's quick start, as a user runs it: `hookrail dev` prints its base URL and an API
 //! key that works, the same key at every start; `hookrail tenants create` prints a new key.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
 
-const HOOKRAIL: &str = env!("CARGO_BIN_EXE_hookrail");
+use std::process::Command;
 
-struct Dev {
-    child: Child,
-    base_url: String,
-    api_key: String,
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_dev(data_dir: &std::path::Path) -> Dev {
-    let mut child = Command::new(HOOKRAIL)
-        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hookrail dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let (mut base_url, mut api_key) = (None, None);
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        if let Some(url) = line.strip_prefix("base url: ") {
-            base_url = Some(url.to_owned());
-        }
-        if let Some(key) = line.strip_prefix("api key: ") {
-            api_key = Some(key.to_owned());
-        }
-        if base_url.is_some() && api_key.is_some() {
-            break;
-        }
-    }
-    Dev {
-        child,
-        base_url: base_url.expect("hookrail dev printed its base url"),
-        api_key: api_key.expect("hookrail dev printed an api key"),
-    }
-}
+use support::{start_dev, HOOKRAIL};
 
 #[tokio::test]
 async fn dev_prints_a_working_api_key_and_the_same_one_after_a_restart() {
     let data = tempfile::tempdir().expect("temp dir");
-    let first = start_dev(data.path());
+    let first = start_dev(data.path(), "127.0.0.1:0", &[]);
     let response = reqwest::Client::new()
         .get(format!("{}/v1/integrations", first.base_url))
         .bearer_auth(&first.api_key)
@@ -62,7 +21,7 @@ async fn dev_prints_a_working_api_key_and_the_same_one_after_a_restart() {
     let key = first.api_key.clone();
     drop(first);
 
-    let second = start_dev(data.path());
+    let second = start_dev(data.path(), "127.0.0.1:0", &[]);
     assert_eq!(second.api_key, key);
 }
 
@@ -84,5 +43,44 @@ fn tenants_create_prints_a_new_key() {
     assert!(
         stdout.lines().any(|l| l.starts_with("tenant: tnt_")),
         "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn dev_keeps_serving_after_its_stdout_is_closed() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let mut child = Command::new(HOOKRAIL)
+        .args([
+            "dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hookrail dev");
+    // The reader goes away before the server prints anything, as `hookrail dev | head -0`.
+    drop(child.stdout.take());
+    let mut up = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if let Ok(answer) = reqwest::get(format!("http://127.0.0.1:{port}/v1/openapi.json")).await {
+            up = answer.status() == 200;
+            break;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let still_running = child.try_wait().expect("status").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        up && still_running,
+        "hookrail dev died when its stdout was closed"
     );
 }

@@ -43,6 +43,8 @@ pub struct Settings {
     pub api_requests_per_minute: u32,
     /// Which addresses deliveries may reach.
     pub address_policy: Arc<AddressPolicy>,
+    /// How long a worker holds a job and a delivery attempt's claim.
+    pub job_lease: std::time::Duration,
 }
 
 /// Everything a handler works with.
@@ -89,6 +91,7 @@ impl Services {
             max_body_bytes: config.max_body_bytes,
             api_requests_per_minute: config.api_requests_per_minute,
             address_policy: Arc::new(AddressPolicy::allowing(config.outbound_allow.clone())),
+            job_lease: config.job_lease,
         };
         let http = crate::outbound::ssrf::delivery_client(
             Arc::clone(&settings.address_policy),

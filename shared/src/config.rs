@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+/// How long a worker holds a job before another may take it over.
+pub const DEFAULT_JOB_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How long one delivery attempt may take.
 pub const DEFAULT_DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -46,6 +49,9 @@ pub struct Config {
     pub outbound_allow: Vec<ipnet::IpNet>,
     /// The total time one delivery attempt may take.
     pub delivery_timeout: std::time::Duration,
+    /// How long a worker holds a job (embedded queue visibility) and a delivery attempt's
+    /// claim: longer than one job can take.
+    pub job_lease: std::time::Duration,
 }
 
 /// A missing or unusable setting.
@@ -78,6 +84,7 @@ impl Config {
             api_requests_per_minute: crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE,
             outbound_allow: Vec::new(),
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
+            job_lease: DEFAULT_JOB_LEASE,
         }
     }
 
@@ -147,6 +154,19 @@ impl Config {
                 })?
             }
         };
+        let job_lease = match get("HOOKRAIL_JOB_LEASE_SECS") {
+            None => DEFAULT_JOB_LEASE,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(std::time::Duration::from_secs)
+                .ok_or(ConfigError::Invalid {
+                    name: "HOOKRAIL_JOB_LEASE_SECS",
+                    value: raw,
+                    reason: "expected a positive number of seconds",
+                })?,
+        };
         let public_url = match get("HOOKRAIL_PUBLIC_URL") {
             None => None,
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -167,6 +187,7 @@ impl Config {
             api_requests_per_minute,
             outbound_allow,
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
+            job_lease,
         })
     }
 }

@@ -13,10 +13,6 @@ use crate::backend::Services;
 use crate::jobs::handle as handle_job;
 use crate::queue::JobQueue;
 
-/// How long a received job stays hidden from other workers. It must exceed the worst-case time
-/// of one job, or the job reappears and runs twice while the first run is still going.
-pub const JOB_VISIBILITY: Duration = Duration::from_secs(60);
-
 /// The Lambda SQS handler: runs the batch's jobs concurrently, each in its own span, and reports
 /// the ones that failed by their real message ids so only they are retried.
 pub async fn handle_sqs_batch(services: &Services, event: SqsEvent) -> SqsBatchResponse {
@@ -73,7 +69,7 @@ pub async fn poll_queue(
             return;
         }
         let received = tokio::select! {
-            received = queue.receive(10, JOB_VISIBILITY, Duration::from_secs(1)) => received,
+            received = queue.receive(10, services.settings.job_lease, Duration::from_secs(1)) => received,
             _ = stop.changed() => return,
         };
         let messages = match received {

@@ -21,8 +21,6 @@ use crate::queue::MAX_DELAY;
 use crate::repo::deliveries::{self, Attempt, Delivery, DeliveryStatus};
 use crate::repo::{endpoints, messages, RepoError};
 
-/// How long a claimed attempt is reserved: longer than the HTTP timeout plus recording.
-const CLAIM_SECS: i64 = 60;
 /// How much of an answer's body is kept.
 const RESPONSE_PREVIEW_BYTES: usize = 1024;
 
@@ -47,14 +45,18 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
     else {
         return Ok(());
     };
-    let claimed_by_other = delivery
-        .claim
-        .is_some_and(|(n, until)| n == attempt && until > now);
-    if delivery.status != DeliveryStatus::Pending
-        || delivery.attempts >= attempt
-        || claimed_by_other
-    {
+    if delivery.status != DeliveryStatus::Pending || delivery.attempts >= attempt {
         return Ok(());
+    }
+    if delivery
+        .claim
+        .is_some_and(|(n, until)| n == attempt && until > now)
+    {
+        // Another worker holds this attempt. Kept on the queue, the job comes back after its
+        // lease: by then the attempt is done, or its holder died and the claim has lapsed.
+        return Err(JobError(format!(
+            "attempt {attempt} of {id} is in flight elsewhere"
+        )));
     }
     let Some((endpoint, _)) = endpoints::get_any(store, &delivery.endpoint_id)
         .await
@@ -78,7 +80,9 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
         return give_up(services, delivery, version, "the message expired").await;
     };
 
-    delivery.claim = Some((attempt, now + CLAIM_SECS));
+    // The claim outlives the HTTP timeout plus recording, as the job lease does.
+    let lease = i64::try_from(services.settings.job_lease.as_secs()).unwrap_or(i64::MAX);
+    delivery.claim = Some((attempt, now.saturating_add(lease)));
     let version = match deliveries::save(store, &delivery, version).await {
         Ok(version) => version,
         Err(RepoError::Conflict) => return Ok(()),
