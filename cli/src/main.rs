@@ -48,6 +48,11 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         deadline_secs: u64,
     },
+    /// Operate the job queues (on the backend HOOKRAIL_BACKEND names; embedded by default).
+    Queues {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Manage tenants (on the backend HOOKRAIL_BACKEND names; embedded by default).
     Tenants {
         #[command(subcommand)]
@@ -64,6 +69,23 @@ enum TenantCommand {
         /// Where the embedded database lives (ignored with HOOKRAIL_BACKEND=aws).
         #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Move every job in a queue's dead-letter queue back to the queue. On AWS the DLQ's URL
+    /// comes from HOOKRAIL_INBOUND_DLQ_URL or HOOKRAIL_DISPATCH_DLQ_URL (stack outputs).
+    Redrive {
+        /// Which queue.
+        #[arg(value_parser = ["inbound", "dispatch"])]
+        queue: String,
+        /// Where the embedded database lives (ignored with HOOKRAIL_BACKEND=aws).
+        #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
+        data_dir: PathBuf,
+        /// At most this many jobs.
+        #[arg(long, default_value_t = 100_000)]
+        max: usize,
     },
 }
 
@@ -123,6 +145,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Samples {
             command: SampleCommand::Load { data_dir },
         } => load_samples(data_dir).await,
+        Command::Queues {
+            command:
+                QueueCommand::Redrive {
+                    queue,
+                    data_dir,
+                    max,
+                },
+        } => redrive(&queue, data_dir, max).await,
         Command::Tenants {
             command: TenantCommand::Create { name, data_dir },
         } => create_tenant(&name, data_dir).await,
@@ -209,5 +239,48 @@ async fn load_samples(data_dir: PathBuf) -> Result<(), String> {
         "sample integration: {id} (github, secret {SAMPLE})",
         SAMPLE = hookrail::dev::SAMPLE_SIGNING_SECRET
     );
+    Ok(())
+}
+
+async fn redrive(queue: &str, data_dir: PathBuf, max: usize) -> Result<(), String> {
+    use hookrail::queue::JobQueue;
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let (dead, source): (Box<dyn JobQueue>, Box<dyn JobQueue>) = match config.backend {
+        BackendConfig::Embedded { .. } => {
+            let db = hookrail::embedded::EmbeddedDb::open(&data_dir).map_err(|e| e.to_string())?;
+            let (name, receives) = match queue {
+                "inbound" => (
+                    hookrail::backend::INBOUND_QUEUE,
+                    hookrail::backend::MAX_RECEIVES,
+                ),
+                _ => (
+                    hookrail::backend::DISPATCH_QUEUE,
+                    hookrail::backend::DISPATCH_MAX_RECEIVES,
+                ),
+            };
+            let source = hookrail::queue::embedded::EmbeddedQueue::new(db, name, receives);
+            (Box::new(source.dead_letters()), Box::new(source))
+        }
+        BackendConfig::Aws {
+            inbound_queue_url,
+            dispatch_queue_url,
+            ..
+        } => {
+            let (source_url, dlq_variable) = match queue {
+                "inbound" => (inbound_queue_url, "HOOKRAIL_INBOUND_DLQ_URL"),
+                _ => (dispatch_queue_url, "HOOKRAIL_DISPATCH_DLQ_URL"),
+            };
+            let dead_url = std::env::var(dlq_variable)
+                .map_err(|_| format!("{dlq_variable} must name the dead-letter queue's URL"))?;
+            (
+                Box::new(hookrail::queue::sqs::SqsQueue::from_env(dead_url).await),
+                Box::new(hookrail::queue::sqs::SqsQueue::from_env(source_url).await),
+            )
+        }
+    };
+    let moved = hookrail::queue::redrive(dead.as_ref(), source.as_ref(), max)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("redriven: {moved} jobs from the {queue} dead-letter queue");
     Ok(())
 }

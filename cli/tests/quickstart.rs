@@ -84,3 +84,20 @@ async fn dev_keeps_serving_after_its_stdout_is_closed() {
         "hookrail dev died when its stdout was closed"
     );
 }
+
+#[test]
+fn queues_redrive_reports_what_it_moved() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(HOOKRAIL)
+        .args(["queues", "redrive", "dispatch", "--data-dir"])
+        .arg(data.path())
+        .env_remove("HOOKRAIL_BACKEND")
+        .output()
+        .expect("run hookrail queues redrive");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("redriven: 0 jobs from the dispatch dead-letter queue"),
+        "{stdout}"
+    );
+}

@@ -13,6 +13,27 @@ pub(crate) async fn run_all(queue: &dyn JobQueue, dead: &dyn JobQueue, max_recei
     unacknowledged_messages_return_after_visibility(queue).await;
     messages_dead_letter_after_max_receives(queue, dead, max_receives).await;
     delays_beyond_the_limit_are_rejected(queue).await;
+    dead_letters_redrive_to_their_source(queue, dead).await;
+}
+
+async fn dead_letters_redrive_to_their_source(queue: &dyn JobQueue, dead: &dyn JobQueue) {
+    for n in 0..3 {
+        dead.send(&format!("dead {n}"), Duration::ZERO)
+            .await
+            .expect("send");
+    }
+    assert_eq!(super::redrive(dead, queue, 100).await.expect("redrive"), 3);
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let message = receive_one(queue, Duration::from_secs(30))
+            .await
+            .expect("redriven");
+        bodies.push(message.body.clone());
+        queue.delete(&message.receipt).await.expect("delete");
+    }
+    bodies.sort();
+    assert_eq!(bodies, ["dead 0", "dead 1", "dead 2"]);
+    assert_eq!(super::redrive(dead, queue, 100).await.expect("empty"), 0);
 }
 
 async fn receive_one(queue: &dyn JobQueue, visibility: Duration) -> Option<super::QueueMessage> {

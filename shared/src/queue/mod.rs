@@ -64,5 +64,34 @@ pub trait JobQueue: Send + Sync {
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
 }
 
+/// Moves up to `max` messages from a dead-letter queue back to its source queue; returns how
+/// many. Each message is sent before it is deleted, so a failure mid-way duplicates at most one
+/// job (jobs are idempotent) and loses none.
+pub async fn redrive(
+    dead_letters: &dyn JobQueue,
+    source: &dyn JobQueue,
+    max: usize,
+) -> Result<usize, QueueError> {
+    let mut moved = 0;
+    while moved < max {
+        let batch = dead_letters
+            .receive(
+                (max - moved).min(10),
+                Duration::from_secs(30),
+                Duration::ZERO,
+            )
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        for message in batch {
+            source.send(&message.body, Duration::ZERO).await?;
+            dead_letters.delete(&message.receipt).await?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
 #[cfg(test)]
 pub(crate) mod contract;

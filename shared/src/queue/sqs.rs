@@ -25,6 +25,12 @@ impl SqsQueue {
             url: url.into(),
         }
     }
+
+    /// The queue at `url`, with a client configured by the standard AWS environment.
+    pub async fn from_env(url: impl Into<String>) -> Self {
+        let config = aws_config::load_from_env().await;
+        Self::new(Client::new(&config), url)
+    }
 }
 
 fn unavailable<E, R>(error: aws_sdk_sqs::error::SdkError<E, R>) -> QueueError
