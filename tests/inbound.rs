@@ -302,6 +302,7 @@ async fn openapi_document_describes_every_route() {
         "/v1/dead-letters/{id}/replay",
         "/v1/dead-letters/replay",
         "/v1/endpoints/{id}/test",
+        "/v1/settings",
     ] {
         assert!(
             document["paths"][path].is_object(),

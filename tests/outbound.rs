@@ -703,3 +703,78 @@ async fn a_name_resolving_to_a_private_address_is_refused_at_delivery() {
     );
     system.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn retry_schedules_are_set_per_endpoint_and_per_tenant() {
+    let receiver = Receiver::start(&[("/own", &[500]), ("/inherits", &[500])]).await;
+    let t0 = now();
+    let clock = std::sync::Arc::new(hookrail::clock::ManualClock::at(t0));
+    let system = embedded_with(open_loopback, Some(clock)).await;
+    let key = system.tenant("Acme").await;
+
+    let (status, settings) = system.api(&key, Method::GET, "/v1/settings", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(settings["retry_schedule_is_default"], true);
+    let (status, error) = system
+        .api(
+            &key,
+            Method::PATCH,
+            "/v1/settings",
+            Some(json!({ "retry_schedule": [0] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, settings) = system
+        .api(
+            &key,
+            Method::PATCH,
+            "/v1/settings",
+            Some(json!({ "retry_schedule": [700, 1400] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{settings}");
+    assert_eq!(settings["retry_schedule"], json!([700, 1400]));
+
+    let (status, own) = system
+        .api(
+            &key,
+            Method::POST,
+            "/v1/endpoints",
+            Some(json!({ "url": format!("{}/own", receiver.base), "event_types": ["*"], "retry_schedule": [100] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
+    assert_eq!(own["retry_schedule"], json!([100]));
+    let (inherits, _) = endpoint(
+        &system,
+        &key,
+        format!("{}/inherits", receiver.base),
+        json!(["*"]),
+        json!({}),
+    )
+    .await;
+    publish(
+        &system,
+        &key,
+        json!({ "type": "order.created", "data": {} }),
+    )
+    .await;
+
+    let next = |delivery: &serde_json::Value| {
+        delivery["attempt_log"][0]["next_attempt_at"]
+            .as_i64()
+            .expect("next")
+            - t0
+    };
+    let first = delivery_of(&system, &key, field(&own, "id"), "pending").await;
+    assert!(
+        (90..=110).contains(&next(&first)),
+        "the endpoint's own schedule: {first}"
+    );
+    let second = delivery_of(&system, &key, &inherits, "pending").await;
+    assert!(
+        (630..=770).contains(&next(&second)),
+        "the tenant's schedule: {second}"
+    );
+    system.server.shutdown().await;
+}

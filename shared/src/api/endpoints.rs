@@ -15,6 +15,7 @@ use super::pagination::{PageParams, Paged};
 use crate::backend::Services;
 use crate::clock::rfc3339;
 use crate::domain::endpoint::{validate_event_types, Endpoint, EndpointError};
+use crate::domain::retry::validate_schedule;
 use crate::ids::EndpointId;
 use crate::outbound::ssrf::{check_url, TargetError};
 use crate::repo::endpoints;
@@ -37,6 +38,8 @@ pub struct CreateEndpoint {
     /// Whether deliveries are made (default true).
     #[serde(default = "default_true")]
     pub active: bool,
+    /// Delays between attempts in seconds (the last repeats); the tenant's default when absent.
+    pub retry_schedule: Option<Vec<u64>>,
 }
 
 fn default_true() -> bool {
@@ -58,6 +61,8 @@ pub struct UpdateEndpoint {
     pub description: Option<String>,
     /// Turn deliveries on or off.
     pub active: Option<bool>,
+    /// New retry delays in seconds; `[]` returns to the tenant's default.
+    pub retry_schedule: Option<Vec<u64>>,
 }
 
 /// An endpoint as the API shows it.
@@ -76,6 +81,8 @@ pub struct EndpointView {
     pub description: String,
     /// Whether deliveries are made.
     pub active: bool,
+    /// This endpoint's retry delays in seconds, if it has its own.
+    pub retry_schedule: Option<Vec<u64>>,
     /// The signing secret (`whsec_…`): present only when created or rotated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -102,6 +109,7 @@ fn view(endpoint: &Endpoint, secret: Option<String>) -> EndpointView {
         filters: endpoint.filters.clone(),
         description: endpoint.description.clone(),
         active: endpoint.active,
+        retry_schedule: endpoint.retry_schedule.clone(),
         secret,
         created_at: rfc3339(endpoint.created_at),
         updated_at: rfc3339(endpoint.updated_at),
@@ -154,6 +162,10 @@ pub async fn create_endpoint(
     let Json(request) = body?;
     let url = checked_url(&services, &request.url)?;
     validate_event_types(&request.event_types)?;
+    if let Some(schedule) = &request.retry_schedule {
+        validate_schedule(schedule)
+            .map_err(|reason| ApiError::invalid("retry_schedule", reason))?;
+    }
     let now = services.clock.now();
     let mut endpoint = Endpoint {
         id: EndpointId::generate(),
@@ -164,6 +176,7 @@ pub async fn create_endpoint(
         description: request.description,
         active: request.active,
         secrets: Vec::new(),
+        retry_schedule: request.retry_schedule,
         created_at: now,
         updated_at: now,
     };
@@ -254,6 +267,15 @@ pub async fn update_endpoint(
     }
     if let Some(active) = request.active {
         endpoint.active = active;
+    }
+    if let Some(schedule) = request.retry_schedule {
+        if schedule.is_empty() {
+            endpoint.retry_schedule = None;
+        } else {
+            validate_schedule(&schedule)
+                .map_err(|reason| ApiError::invalid("retry_schedule", reason))?;
+            endpoint.retry_schedule = Some(schedule);
+        }
     }
     endpoint.updated_at = services.clock.now();
     endpoints::update(services.store.as_ref(), &endpoint, version).await?;

@@ -10,6 +10,7 @@ pub mod integrations;
 pub mod messages;
 pub mod pagination;
 pub mod rate_limit;
+pub mod settings;
 
 use axum::http::HeaderMap;
 use axum::routing::get;
@@ -93,6 +94,7 @@ fn documented_routes() -> (Router<Services>, utoipa::openapi::OpenApi) {
         .routes(routes!(deliveries::replay_dead_letter))
         .routes(routes!(deliveries::replay_dead_letters))
         .routes(routes!(endpoints::send_test_event))
+        .routes(routes!(settings::get_settings, settings::update_settings))
         .routes(routes!(events::list_events))
         .routes(routes!(events::get_event))
         .routes(routes!(events::replay_event))

@@ -45,6 +45,10 @@ pub struct Endpoint {
     pub active: bool,
     /// Signing secrets, newest first.
     pub secrets: Vec<EndpointSecret>,
+    /// Delays between attempts (seconds) for this endpoint; the tenant's or the default when
+    /// absent.
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<u64>>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -179,6 +183,7 @@ mod tests {
             description: String::new(),
             active: true,
             secrets: Vec::new(),
+            retry_schedule: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -105,7 +105,31 @@ pub enum Decision {
     DisableEndpoint,
 }
 
+/// The most delays a schedule may list.
+pub const MAX_SCHEDULE_LEN: usize = 20;
+/// The longest single delay (seconds): a week.
+pub const MAX_DELAY_SECS: u64 = 7 * 86_400;
+
+/// Checks a schedule a tenant sets: 1 to 20 delays, each from 1 second to a week.
+pub fn validate_schedule(schedule: &[u64]) -> Result<(), String> {
+    if schedule.is_empty() || schedule.len() > MAX_SCHEDULE_LEN {
+        return Err(format!("list 1 to {MAX_SCHEDULE_LEN} delays in seconds"));
+    }
+    if schedule.iter().any(|d| !(1..=MAX_DELAY_SECS).contains(d)) {
+        return Err(format!("each delay must be 1 to {MAX_DELAY_SECS} seconds"));
+    }
+    Ok(())
+}
+
 impl RetryPolicy {
+    /// The default policy with `schedule` instead of the default delays.
+    pub fn with_schedule(schedule: Vec<u64>) -> Self {
+        Self {
+            schedule,
+            ..Self::default()
+        }
+    }
+
     /// The delay before attempt `next_attempt` (2 for the first retry), without jitter.
     pub fn base_delay(&self, next_attempt: u32) -> u64 {
         let index = usize::try_from(next_attempt.saturating_sub(2)).unwrap_or(usize::MAX);
@@ -292,6 +316,20 @@ mod tests {
             p.decide(Outcome::from_status(503, None), 1, T0, T0, 0.0),
             Decision::RetryAt(T0 + 60),
             "throttling without Retry-After still waits the minimum penalty"
+        );
+    }
+
+    #[test]
+    fn schedules_are_bounded_in_length_and_delay() {
+        assert!(validate_schedule(&[10, 60, 600]).is_ok());
+        assert!(validate_schedule(&[]).is_err());
+        assert!(validate_schedule(&[0]).is_err());
+        assert!(validate_schedule(&[8 * 86_400]).is_err());
+        assert!(validate_schedule(&[1; 21]).is_err());
+        let custom = RetryPolicy::with_schedule(vec![5, 10]);
+        assert_eq!(
+            (2..=4).map(|n| custom.base_delay(n)).collect::<Vec<_>>(),
+            [5, 10, 10]
         );
     }
 

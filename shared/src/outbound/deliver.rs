@@ -119,7 +119,16 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
     }
     let response = send(request).await;
 
-    let policy = RetryPolicy::default();
+    let schedule = match endpoint.retry_schedule.clone() {
+        Some(schedule) => Some(schedule),
+        None => {
+            crate::repo::tenants::settings(store, &delivery.tenant_id)
+                .await
+                .map_err(retry_later)?
+                .retry_schedule
+        }
+    };
+    let policy = schedule.map_or_else(RetryPolicy::default, RetryPolicy::with_schedule);
     let failing_since = delivery.failing_since.unwrap_or(now);
     let roll = rand::thread_rng().gen_range(-1.0..=1.0);
     let decision = policy.decide(response.outcome, attempt, failing_since, now, roll);

@@ -152,3 +152,37 @@ mod tests {
         );
     }
 }
+
+/// A tenant's own settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    /// Delays between delivery attempts (seconds) for endpoints that set none.
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<u64>>,
+}
+
+/// A tenant's settings (defaults when never set).
+pub async fn settings(
+    store: &dyn StateStore,
+    tenant: &TenantId,
+) -> Result<TenantSettings, RepoError> {
+    match store.get(&tenant_pk(tenant), "settings").await? {
+        Some(item) => Ok(decode(&item)?),
+        None => Ok(TenantSettings::default()),
+    }
+}
+
+/// Replaces a tenant's settings.
+pub async fn put_settings(
+    store: &dyn StateStore,
+    tenant: &TenantId,
+    settings: &TenantSettings,
+) -> Result<(), RepoError> {
+    store
+        .write(vec![WriteOp::put(
+            Item::new(tenant_pk(tenant), "settings", encode(settings)?),
+            Condition::None,
+        )])
+        .await?;
+    Ok(())
+}
