@@ -303,6 +303,7 @@ async fn openapi_document_describes_every_route() {
         "/v1/dead-letters/replay",
         "/v1/endpoints/{id}/test",
         "/v1/settings",
+        "/v1/event-types",
     ] {
         assert!(
             document["paths"][path].is_object(),

@@ -602,6 +602,49 @@ async fn processed_vendor_events_are_published_to_subscribed_endpoints() {
     let body: serde_json::Value = serde_json::from_slice(&got[0].body).expect("json");
     assert_eq!(body["type"], "github.push");
     assert_eq!(body["data"]["ref"], "refs/heads/main");
+
+    // The catalog lists the built-in types, the inbound type now seen, and registered ones.
+    let (status, registered) = system
+        .api(
+            &key,
+            Method::POST,
+            "/v1/event-types",
+            Some(json!({ "name": "invoice.paid", "description": "An invoice was paid" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let (status, _) = system
+        .api(
+            &key,
+            Method::POST,
+            "/v1/event-types",
+            Some(json!({ "name": "Not Valid" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, catalog) = system.api(&key, Method::GET, "/v1/event-types", None).await;
+    let entries = catalog["data"].as_array().expect("list");
+    let source_of = |name: &str| {
+        entries
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["source"].clone())
+    };
+    assert_eq!(source_of("hookrail.test"), Some(json!("built_in")));
+    assert_eq!(source_of("github.push"), Some(json!("seen")), "{catalog}");
+    assert_eq!(source_of("invoice.paid"), Some(json!("registered")));
+    let (_, theirs) = system
+        .api(
+            &system.tenant("Globex").await,
+            Method::GET,
+            "/v1/event-types",
+            None,
+        )
+        .await;
+    assert!(
+        !theirs.to_string().contains("github.push"),
+        "catalogs are per tenant: {theirs}"
+    );
     system.server.shutdown().await;
 }
 

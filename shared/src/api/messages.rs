@@ -98,3 +98,63 @@ pub async fn publish_event(
         }),
     ))
 }
+
+/// A type to register in the catalog.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterEventType {
+    /// `{resource}.{action}`.
+    pub name: String,
+    /// What it means.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The event-type catalog.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventTypeList {
+    /// Built-in types, then the tenant's, by name.
+    pub data: Vec<crate::repo::event_types::EventType>,
+}
+
+/// List the event types endpoints can subscribe to: Hookrail's own, those seen published
+/// (inbound `{vendor}.{event}` included), and those the tenant registered.
+#[utoipa::path(
+    get, path = "/v1/event-types", tag = "outbound",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The catalog", body = EventTypeList))
+)]
+pub async fn list_event_types(
+    State(services): State<Services>,
+    Extension(tenant): Extension<AuthTenant>,
+) -> Result<Json<EventTypeList>, ApiError> {
+    let data = crate::repo::event_types::catalog(services.store.as_ref(), &tenant.0).await?;
+    Ok(Json(EventTypeList { data }))
+}
+
+/// Register a type (with a description) in the tenant's catalog.
+#[utoipa::path(
+    post, path = "/v1/event-types", tag = "outbound",
+    request_body = RegisterEventType,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered", body = crate::repo::event_types::EventType),
+        (status = 400, description = "Not a valid type", body = ErrorBody),
+    )
+)]
+pub async fn register_event_type(
+    State(services): State<Services>,
+    Extension(tenant): Extension<AuthTenant>,
+    body: Result<Json<RegisterEventType>, axum::extract::rejection::JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(request) = body?;
+    validate_event_type(&request.name)?;
+    let entry = crate::repo::event_types::register(
+        services.store.as_ref(),
+        &tenant.0,
+        &request.name,
+        request.description.trim(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}

@@ -87,6 +87,10 @@ fn documented_routes() -> (Router<Services>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(endpoints::rotate_secret))
         .routes(routes!(messages::publish_event))
+        .routes(routes!(
+            messages::list_event_types,
+            messages::register_event_type
+        ))
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::resend_delivery))

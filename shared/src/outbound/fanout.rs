@@ -26,6 +26,9 @@ pub async fn fan_out(services: &Services, message_id: &MessageId) -> Result<(), 
     if message.fanned_out {
         return Ok(());
     }
+    crate::repo::event_types::record_seen(store, &message.tenant_id, &message.event_type)
+        .await
+        .map_err(retry_later)?;
     let now = services.clock.now();
     let mut cursor = None;
     let mut created = 0usize;

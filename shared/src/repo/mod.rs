@@ -12,6 +12,7 @@
 
 pub mod deliveries;
 pub mod endpoints;
+pub mod event_types;
 pub mod events;
 pub mod integrations;
 pub mod messages;
