@@ -821,3 +821,55 @@ async fn retry_schedules_are_set_per_endpoint_and_per_tenant() {
     );
     system.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn after_rotation_deliveries_verify_with_the_old_and_the_new_secret() {
+    let receiver = Receiver::start(&[]).await;
+    let system = embedded_with(open_loopback, None).await;
+    let key = system.tenant("Acme").await;
+    let (endpoint_id, old_secret) = endpoint(
+        &system,
+        &key,
+        format!("{}/rotating", receiver.base),
+        json!(["*"]),
+        json!({}),
+    )
+    .await;
+    let (status, rotated) = system
+        .api(
+            &key,
+            Method::POST,
+            &format!("/v1/endpoints/{endpoint_id}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let new_secret = field(&rotated, "secret").to_owned();
+    publish(
+        &system,
+        &key,
+        json!({ "type": "order.created", "data": {} }),
+    )
+    .await;
+
+    let got = receiver.wait_for("/rotating", 1).await;
+    let request = &got[0];
+    let signatures = request.headers["webhook-signature"].to_str().expect("text");
+    assert_eq!(
+        signatures.split(' ').count(),
+        2,
+        "one v1 entry per live secret: {signatures}"
+    );
+    let scheme = hookrail::verify::scheme_for("standard-webhooks", &json!({})).expect("scheme");
+    let inbound = hookrail::verify::InboundRequest {
+        headers: &request.headers,
+        body: &request.body,
+        now_unix: now(),
+    };
+    for secret in [&old_secret, &new_secret] {
+        scheme
+            .verify(&inbound, secret)
+            .expect("verifies with either secret during the overlap");
+    }
+    system.server.shutdown().await;
+}

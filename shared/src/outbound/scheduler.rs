@@ -1,5 +1,7 @@
 //! The retry scheduler: queues every pending delivery whose attempt is due — the long waits
-//! that cannot ride on the queue (over 15 minutes), and any retry a crash kept off the queue.
+//! that cannot ride on the queue (over 15 minutes), and any retry a crash kept off the queue —
+//! and the fan-out of any message whose fan-out job was lost (dead-lettered after repeated
+//! infrastructure failures).
 //! EventBridge runs it every minute on AWS; `hookrail dev` runs it in-process.
 
 use std::time::Duration;
@@ -8,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::backend::Services;
 use crate::jobs::Job;
-use crate::repo::deliveries;
+use crate::repo::{deliveries, messages};
 
 /// How often the scheduler runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -37,8 +39,19 @@ pub async fn run_once(services: &Services, now: i64) -> Result<usize, crate::rep
             }
         }
     }
+    for message in messages::unfanned(services.store.as_ref(), now - GRACE_SECS, BATCH).await? {
+        let job = Job::FanOut {
+            message_id: message.id.clone(),
+        };
+        match job.enqueue(services, Duration::ZERO).await {
+            Ok(()) => queued += 1,
+            Err(error) => {
+                tracing::warn!(message_id = %message.id, error = %error, "unfinished fan-out not queued; next run retries");
+            }
+        }
+    }
     if queued > 0 {
-        tracing::info!(queued, "due deliveries queued");
+        tracing::info!(queued, "due deliveries and unfinished fan-outs queued");
     }
     Ok(queued)
 }
@@ -53,5 +66,55 @@ pub async fn run_every(services: Services, interval: Duration, mut stop: watch::
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{MessageId, TenantId};
+    use crate::repo::messages::Message;
+
+    #[tokio::test]
+    async fn a_message_whose_fan_out_was_lost_is_fanned_out_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let services = crate::testing::embedded_services(dir.path()).await;
+        let now = crate::clock::unix_now();
+        let message = Message {
+            id: MessageId::generate(),
+            tenant_id: TenantId::generate(),
+            event_type: "order.created".into(),
+            data: serde_json::json!({}),
+            occurred_at: now,
+            idempotency_key: None,
+            fanned_out: false,
+            test: false,
+        };
+        // Stored, but its fan-out job never reached the queue.
+        messages::publish(services.store.as_ref(), &message, now)
+            .await
+            .expect("store");
+        assert_eq!(
+            run_once(&services, now).await.expect("run"),
+            0,
+            "within the grace"
+        );
+        assert_eq!(run_once(&services, now + 120).await.expect("run"), 1);
+        let jobs = services
+            .dispatch_queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(jobs.len(), 1);
+        assert!(jobs[0].body.contains(message.id.as_str()));
+
+        crate::outbound::fanout::fan_out(&services, &message.id)
+            .await
+            .expect("fan out");
+        assert_eq!(
+            run_once(&services, now + 120).await.expect("run"),
+            0,
+            "done once fanned out"
+        );
     }
 }

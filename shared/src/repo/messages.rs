@@ -59,8 +59,17 @@ fn idempotency_pk(tenant: &TenantId, key: &str) -> String {
     )
 }
 
+/// The gsi2 partition of messages whose fan-out has not finished, by time.
+const UNFANNED_PARTITION: &str = "msg#unfanned";
+
 fn item(message: &Message, version: u64) -> Result<Item, RepoError> {
     let mut item = Item::new(pk(&message.id), "msg", encode(message)?);
+    if !message.fanned_out {
+        item.gsi2 = Some(crate::store::IndexKey::new(
+            UNFANNED_PARTITION,
+            format!("{:012}#{}", message.occurred_at, message.id),
+        ));
+    }
     item.expires_at = Some(message.occurred_at + MESSAGE_RETENTION_SECS);
     item.version = version;
     Ok(item)
@@ -119,4 +128,24 @@ pub async fn mark_fanned_out(
     let mut done = message.clone();
     done.fanned_out = true;
     replace(store, item(&done, version + 1)?, version).await
+}
+
+/// Messages published at or before `before` whose fan-out has not finished, oldest first.
+pub async fn unfanned(
+    store: &dyn StateStore,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<Message>, RepoError> {
+    let mut query = crate::store::Query::new(crate::store::Index::Gsi2, UNFANNED_PARTITION);
+    query.limit = limit;
+    let page = store.query(query).await?;
+    let mut messages = Vec::new();
+    for item in &page.items {
+        let message: Message = decode(item)?;
+        if message.occurred_at > before {
+            break;
+        }
+        messages.push(message);
+    }
+    Ok(messages)
 }
