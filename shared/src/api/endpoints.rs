@@ -277,8 +277,15 @@ pub async fn update_endpoint(
             endpoint.retry_schedule = Some(schedule);
         }
     }
+    let reactivated = endpoint.active && request.active == Some(true);
     endpoint.updated_at = services.clock.now();
     endpoints::update(services.store.as_ref(), &endpoint, version).await?;
+    if reactivated {
+        let resumed = crate::outbound::recovery::resume_parked(&services, &endpoint).await?;
+        if resumed > 0 {
+            tracing::info!(endpoint_id = %endpoint.id, resumed, "parked deliveries resumed");
+        }
+    }
     Ok(Json(view(&endpoint, None)))
 }
 

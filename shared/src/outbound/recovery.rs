@@ -132,3 +132,114 @@ pub async fn send_test(
     queue_next(services, &delivery).await?;
     Ok((message.id, delivery))
 }
+
+/// Resumes the deliveries parked while `endpoint` was inactive: due now, and queued. Returns
+/// how many; a delivery that changed meanwhile is left to whoever changed it.
+pub async fn resume_parked(
+    services: &Services,
+    endpoint: &Endpoint,
+) -> Result<usize, RecoveryError> {
+    let store = services.store.as_ref();
+    let mut resumed = 0;
+    loop {
+        let batch = deliveries::parked(store, &endpoint.id, 100).await?;
+        if batch.is_empty() {
+            return Ok(resumed);
+        }
+        let mut progressed = false;
+        for (mut delivery, version) in batch {
+            delivery.next_attempt_at = Some(services.clock.now());
+            delivery.updated_at = services.clock.now();
+            match deliveries::save(store, &delivery, version).await {
+                Ok(_) => {
+                    progressed = true;
+                    resumed += 1;
+                    // If queueing fails, the scheduler finds it by its due time.
+                    if let Err(error) = queue_next(services, &delivery).await {
+                        tracing::warn!(delivery_id = %delivery.id, error = %error, "resumed delivery not queued; the scheduler will");
+                    }
+                }
+                Err(RepoError::Conflict) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        if !progressed {
+            return Ok(resumed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::endpoints;
+
+    #[tokio::test]
+    async fn deliveries_parked_by_an_inactive_endpoint_resume_when_it_is_re_enabled() {
+        let dir = tempfile::tempdir().expect("dir");
+        let services = crate::testing::embedded_services(dir.path()).await;
+        let store = services.store.as_ref();
+        let now = services.clock.now();
+        let mut endpoint = Endpoint {
+            id: crate::ids::EndpointId::generate(),
+            tenant_id: TenantId::generate(),
+            url: "https://hooks.example.com/x".into(),
+            event_types: vec!["*".into()],
+            filters: Default::default(),
+            description: String::new(),
+            active: true,
+            secrets: Vec::new(),
+            retry_schedule: None,
+            created_at: now,
+            updated_at: now,
+        };
+        endpoints::insert(store, &endpoint).await.expect("endpoint");
+        let delivery = new_delivery(
+            &endpoint.tenant_id,
+            &MessageId::generate(),
+            &endpoint,
+            "a.b",
+            now,
+        );
+        deliveries::insert(store, &delivery)
+            .await
+            .expect("delivery");
+
+        // The endpoint is switched off before the attempt runs: the delivery is parked.
+        endpoint.active = false;
+        endpoints::update(store, &endpoint, 1)
+            .await
+            .expect("disable");
+        crate::outbound::deliver::deliver(&services, &delivery.id, 1)
+            .await
+            .expect("deliver");
+        let (parked, _) = deliveries::get(store, &delivery.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(parked.status, DeliveryStatus::Pending);
+        assert_eq!(parked.next_attempt_at, None);
+        assert_eq!(parked.attempts, 0, "no attempt was made");
+
+        endpoint.active = true;
+        assert_eq!(
+            resume_parked(&services, &endpoint).await.expect("resume"),
+            1
+        );
+        let (resumed, _) = deliveries::get(store, &delivery.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert!(resumed.next_attempt_at.is_some());
+        let jobs = services
+            .dispatch_queue
+            .receive(10, Duration::from_secs(30), Duration::ZERO)
+            .await
+            .expect("receive");
+        assert!(
+            jobs.iter().any(|j| j.body.contains(delivery.id.as_str())),
+            "{jobs:?}"
+        );
+        assert_eq!(resume_parked(&services, &endpoint).await.expect("again"), 0);
+    }
+}

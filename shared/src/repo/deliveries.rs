@@ -97,6 +97,11 @@ fn state_item(delivery: &Delivery, version: u64) -> Result<Item, RepoError> {
             DUE_PARTITION,
             format!("{due:012}#{}", delivery.id),
         )),
+        // Parked while its endpoint is inactive: found again when it is re-enabled.
+        (DeliveryStatus::Pending, None) => Some(IndexKey::new(
+            format!("ep#{}#parked", delivery.endpoint_id),
+            delivery.id.as_str(),
+        )),
         (DeliveryStatus::Failed, _) => Some(IndexKey::new(
             format!("tnt#{}#dead", delivery.tenant_id),
             delivery.id.as_str(),
@@ -275,4 +280,19 @@ pub async fn list_dead(
         cursor,
     )
     .await
+}
+
+/// Deliveries parked because their endpoint was inactive, oldest first, at most `limit`.
+pub async fn parked(
+    store: &dyn StateStore,
+    endpoint: &EndpointId,
+    limit: usize,
+) -> Result<Vec<(Delivery, u64)>, RepoError> {
+    let mut query = Query::new(Index::Gsi2, format!("ep#{endpoint}#parked"));
+    query.limit = limit;
+    let page = store.query(query).await?;
+    page.items
+        .iter()
+        .map(|item| Ok((decode(item)?, item.version)))
+        .collect()
 }
