@@ -37,6 +37,13 @@ pub enum Job {
 #[error("{0}")]
 pub struct JobError(pub String);
 
+impl JobError {
+    /// A failure worth retrying later (state store or queue unavailable), from any error.
+    pub fn retry(error: impl std::fmt::Display) -> Self {
+        Self(error.to_string())
+    }
+}
+
 impl Job {
     /// The queue body.
     pub fn body(&self) -> String {

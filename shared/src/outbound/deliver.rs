@@ -24,10 +24,6 @@ use crate::repo::{endpoints, messages, RepoError};
 /// How much of an answer's body is kept.
 const RESPONSE_PREVIEW_BYTES: usize = 1024;
 
-fn retry_later(error: impl std::fmt::Display) -> JobError {
-    JobError(error.to_string())
-}
-
 /// What came back from the endpoint.
 struct Response {
     outcome: Outcome,
@@ -41,7 +37,8 @@ struct Response {
 pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Result<(), JobError> {
     let store = services.store.as_ref();
     let now = services.clock.now();
-    let Some((mut delivery, version)) = deliveries::get(store, id).await.map_err(retry_later)?
+    let Some((mut delivery, version)) =
+        deliveries::get(store, id).await.map_err(JobError::retry)?
     else {
         return Ok(());
     };
@@ -60,7 +57,7 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
     }
     let Some((endpoint, _)) = endpoints::get_any(store, &delivery.endpoint_id)
         .await
-        .map_err(retry_later)?
+        .map_err(JobError::retry)?
     else {
         return give_up(services, delivery, version, "the endpoint was deleted").await;
     };
@@ -70,12 +67,12 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
         delivery.updated_at = now;
         deliveries::save(store, &delivery, version)
             .await
-            .map_err(retry_later)?;
+            .map_err(JobError::retry)?;
         return Ok(());
     }
     let Some((message, _)) = messages::get(store, &delivery.message_id)
         .await
-        .map_err(retry_later)?
+        .map_err(JobError::retry)?
     else {
         return give_up(services, delivery, version, "the message expired").await;
     };
@@ -86,7 +83,7 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
     let version = match deliveries::save(store, &delivery, version).await {
         Ok(version) => version,
         Err(RepoError::Conflict) => return Ok(()),
-        Err(other) => return Err(retry_later(other)),
+        Err(other) => return Err(JobError::retry(other)),
     };
 
     let mut body = json!({
@@ -100,13 +97,13 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
     if message.test {
         body["test"] = json!(true);
     }
-    let body = serde_json::to_vec(&body).map_err(retry_later)?;
+    let body = serde_json::to_vec(&body).map_err(JobError::retry)?;
     let secrets = endpoints::open_live_secrets(&services.sealer, &endpoint, now)
         .await
-        .map_err(retry_later)?;
+        .map_err(JobError::retry)?;
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let signed =
-        crate::sign::sign(message.id.as_str(), now, &body, &secrets).map_err(retry_later)?;
+        crate::sign::sign(message.id.as_str(), now, &body, &secrets).map_err(JobError::retry)?;
 
     let mut request = services
         .http
@@ -124,7 +121,7 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
         None => {
             crate::repo::tenants::settings(store, &delivery.tenant_id)
                 .await
-                .map_err(retry_later)?
+                .map_err(JobError::retry)?
                 .retry_schedule
         }
     };
@@ -170,7 +167,7 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
             tracing::warn!(delivery_id = %delivery.id, attempt, "attempt already recorded by another worker");
             return Ok(());
         }
-        Err(other) => return Err(retry_later(other)),
+        Err(other) => return Err(JobError::retry(other)),
     }
     tracing::info!(
         delivery_id = %delivery.id, endpoint_id = %delivery.endpoint_id, attempt,
@@ -287,7 +284,7 @@ async fn give_up(
     delivery.updated_at = services.clock.now();
     match deliveries::save(services.store.as_ref(), &delivery, version).await {
         Ok(_) | Err(RepoError::Conflict) => Ok(()),
-        Err(other) => Err(retry_later(other)),
+        Err(other) => Err(JobError::retry(other)),
     }
 }
 

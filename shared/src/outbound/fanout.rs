@@ -4,21 +4,17 @@
 use std::time::Duration;
 
 use crate::backend::Services;
-use crate::ids::{DeliveryId, MessageId};
+use crate::ids::MessageId;
 use crate::jobs::{Job, JobError};
-use crate::repo::deliveries::{self, Delivery, DeliveryStatus};
+use crate::repo::deliveries::{self, Delivery};
 use crate::repo::{endpoints, messages};
-
-fn retry_later(error: impl std::fmt::Display) -> JobError {
-    JobError(error.to_string())
-}
 
 /// Creates and queues the deliveries of `message_id`.
 pub async fn fan_out(services: &Services, message_id: &MessageId) -> Result<(), JobError> {
     let store = services.store.as_ref();
     let Some((message, version)) = messages::get(store, message_id)
         .await
-        .map_err(retry_later)?
+        .map_err(JobError::retry)?
     else {
         tracing::warn!(message_id = %message_id, "message to fan out no longer exists");
         return Ok(());
@@ -28,37 +24,28 @@ pub async fn fan_out(services: &Services, message_id: &MessageId) -> Result<(), 
     }
     crate::repo::event_types::record_seen(store, &message.tenant_id, &message.event_type)
         .await
-        .map_err(retry_later)?;
+        .map_err(JobError::retry)?;
     let now = services.clock.now();
     let mut cursor = None;
     let mut created = 0usize;
     loop {
         let (page, next) = endpoints::list(store, &message.tenant_id, 100, cursor)
             .await
-            .map_err(retry_later)?;
+            .map_err(JobError::retry)?;
         for endpoint in page
             .iter()
             .filter(|e| e.wants(&message.event_type, &message.data))
         {
-            let delivery = Delivery {
-                id: DeliveryId::generate(),
-                tenant_id: message.tenant_id.clone(),
-                message_id: message.id.clone(),
-                endpoint_id: endpoint.id.clone(),
-                event_type: message.event_type.clone(),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                claim: None,
-                failing_since: None,
-                next_attempt_at: Some(now),
-                last_status_code: None,
-                dead_reason: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let delivery = Delivery::pending(
+                &message.tenant_id,
+                &message.id,
+                &endpoint.id,
+                &message.event_type,
+                now,
+            );
             let (delivery_id, _) = deliveries::create_once(store, &delivery)
                 .await
-                .map_err(retry_later)?;
+                .map_err(JobError::retry)?;
             // Queued again on a re-run too: the delivery job skips an attempt already made.
             Job::Deliver {
                 delivery_id,
@@ -66,7 +53,7 @@ pub async fn fan_out(services: &Services, message_id: &MessageId) -> Result<(), 
             }
             .enqueue(services, Duration::ZERO)
             .await
-            .map_err(retry_later)?;
+            .map_err(JobError::retry)?;
             created += 1;
         }
         match next {
@@ -76,7 +63,7 @@ pub async fn fan_out(services: &Services, message_id: &MessageId) -> Result<(), 
     }
     messages::mark_fanned_out(store, &message, version)
         .await
-        .map_err(retry_later)?;
+        .map_err(JobError::retry)?;
     tracing::info!(message_id = %message.id, event_type = %message.event_type, deliveries = created, "message fanned out");
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::backend::Services;
 use crate::domain::endpoint::Endpoint;
-use crate::ids::{DeliveryId, MessageId, TenantId};
+use crate::ids::MessageId;
 use crate::jobs::Job;
 use crate::repo::deliveries::{self, Delivery, DeliveryStatus};
 use crate::repo::messages::{self, Message};
@@ -27,31 +27,6 @@ pub enum RecoveryError {
 
 /// The event type of test deliveries.
 pub const TEST_EVENT_TYPE: &str = "hookrail.test";
-
-fn new_delivery(
-    tenant: &TenantId,
-    message: &MessageId,
-    endpoint: &Endpoint,
-    event_type: &str,
-    now: i64,
-) -> Delivery {
-    Delivery {
-        id: DeliveryId::generate(),
-        tenant_id: tenant.clone(),
-        message_id: message.clone(),
-        endpoint_id: endpoint.id.clone(),
-        event_type: event_type.to_owned(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        claim: None,
-        failing_since: None,
-        next_attempt_at: Some(now),
-        last_status_code: None,
-        dead_reason: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
 
 async fn queue_next(services: &Services, delivery: &Delivery) -> Result<(), RecoveryError> {
     Job::Deliver {
@@ -91,10 +66,10 @@ pub async fn resend(
     endpoint: &Endpoint,
 ) -> Result<Delivery, RecoveryError> {
     let now = services.clock.now();
-    let delivery = new_delivery(
+    let delivery = Delivery::pending(
         &original.tenant_id,
         &original.message_id,
-        endpoint,
+        &endpoint.id,
         &original.event_type,
         now,
     );
@@ -121,10 +96,10 @@ pub async fn send_test(
         test: true,
     };
     messages::publish(services.store.as_ref(), &message, now).await?;
-    let delivery = new_delivery(
+    let delivery = Delivery::pending(
         &endpoint.tenant_id,
         &message.id,
-        endpoint,
+        &endpoint.id,
         TEST_EVENT_TYPE,
         now,
     );
@@ -172,6 +147,7 @@ pub async fn resume_parked(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::TenantId;
     use crate::repo::endpoints;
 
     #[tokio::test]
@@ -194,10 +170,10 @@ mod tests {
             updated_at: now,
         };
         endpoints::insert(store, &endpoint).await.expect("endpoint");
-        let delivery = new_delivery(
+        let delivery = Delivery::pending(
             &endpoint.tenant_id,
             &MessageId::generate(),
-            &endpoint,
+            &endpoint.id,
             "a.b",
             now,
         );

@@ -78,6 +78,34 @@ pub struct Attempt {
     pub next_attempt_at: Option<i64>,
 }
 
+impl Delivery {
+    /// A new delivery of `message` to `endpoint`, due now.
+    pub fn pending(
+        tenant: &TenantId,
+        message: &MessageId,
+        endpoint: &EndpointId,
+        event_type: &str,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: DeliveryId::generate(),
+            tenant_id: tenant.clone(),
+            message_id: message.clone(),
+            endpoint_id: endpoint.clone(),
+            event_type: event_type.to_owned(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            claim: None,
+            failing_since: None,
+            next_attempt_at: Some(now),
+            last_status_code: None,
+            dead_reason: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 fn pk(id: &DeliveryId) -> String {
     format!("dlv#{id}")
 }
