@@ -116,16 +116,12 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
     }
     let response = send(request).await;
 
-    let schedule = match endpoint.retry_schedule.clone() {
-        Some(schedule) => Some(schedule),
-        None => {
-            crate::repo::tenants::settings(store, &delivery.tenant_id)
-                .await
-                .map_err(JobError::retry)?
-                .retry_schedule
-        }
+    // The schedule matters only after a failure; a success, the common case, skips the read
+    // of the tenant's settings.
+    let policy = match response.outcome {
+        Outcome::Success { .. } => RetryPolicy::default(),
+        _ => retry_policy(services, &endpoint).await?,
     };
-    let policy = schedule.map_or_else(RetryPolicy::default, RetryPolicy::with_schedule);
     let failing_since = delivery.failing_since.unwrap_or(now);
     let roll = rand::thread_rng().gen_range(-1.0..=1.0);
     let decision = policy.decide(response.outcome, attempt, failing_since, now, roll);
@@ -191,6 +187,23 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
         Decision::Delivered | Decision::GiveUp(_) => {}
     }
     Ok(())
+}
+
+/// The endpoint's own schedule, else its tenant's, else the default.
+async fn retry_policy(
+    services: &Services,
+    endpoint: &crate::domain::endpoint::Endpoint,
+) -> Result<RetryPolicy, JobError> {
+    let schedule = match endpoint.retry_schedule.clone() {
+        Some(schedule) => Some(schedule),
+        None => {
+            crate::repo::tenants::settings(services.store.as_ref(), &endpoint.tenant_id)
+                .await
+                .map_err(JobError::retry)?
+                .retry_schedule
+        }
+    };
+    Ok(schedule.map_or_else(RetryPolicy::default, RetryPolicy::with_schedule))
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Response {
