@@ -12,10 +12,10 @@ use serde_json::Value;
 use super::auth::AuthTenant;
 use super::error::{ApiError, ErrorBody};
 use super::pagination::{PageParams, Paged};
+use super::settings::{checked_schedule, schedule_change};
 use crate::backend::Services;
 use crate::clock::rfc3339;
 use crate::domain::endpoint::{validate_event_types, Endpoint, EndpointError};
-use crate::domain::retry::validate_schedule;
 use crate::ids::EndpointId;
 use crate::outbound::ssrf::{check_url, TargetError};
 use crate::repo::endpoints;
@@ -163,8 +163,7 @@ pub async fn create_endpoint(
     let url = checked_url(&services, &request.url)?;
     validate_event_types(&request.event_types)?;
     if let Some(schedule) = &request.retry_schedule {
-        validate_schedule(schedule)
-            .map_err(|reason| ApiError::invalid("retry_schedule", reason))?;
+        checked_schedule(schedule)?;
     }
     let now = services.clock.now();
     let mut endpoint = Endpoint {
@@ -269,13 +268,7 @@ pub async fn update_endpoint(
         endpoint.active = active;
     }
     if let Some(schedule) = request.retry_schedule {
-        if schedule.is_empty() {
-            endpoint.retry_schedule = None;
-        } else {
-            validate_schedule(&schedule)
-                .map_err(|reason| ApiError::invalid("retry_schedule", reason))?;
-            endpoint.retry_schedule = Some(schedule);
-        }
+        endpoint.retry_schedule = schedule_change(schedule)?;
     }
     let reactivated = endpoint.active && request.active == Some(true);
     endpoint.updated_at = services.clock.now();

@@ -27,6 +27,21 @@ pub struct UpdateSettings {
     pub retry_schedule: Option<Vec<u64>>,
 }
 
+/// Checks a `retry_schedule` field, answering 400 on it.
+pub(crate) fn checked_schedule(schedule: &[u64]) -> Result<(), ApiError> {
+    validate_schedule(schedule).map_err(|reason| ApiError::invalid("retry_schedule", reason))
+}
+
+/// A change of a `retry_schedule` field: `[]` returns to the default, anything else must be a
+/// valid schedule.
+pub(crate) fn schedule_change(schedule: Vec<u64>) -> Result<Option<Vec<u64>>, ApiError> {
+    if schedule.is_empty() {
+        return Ok(None);
+    }
+    checked_schedule(&schedule)?;
+    Ok(Some(schedule))
+}
+
 fn view(settings: &TenantSettings) -> SettingsView {
     SettingsView {
         retry_schedule: settings
@@ -70,13 +85,7 @@ pub async fn update_settings(
     let store = services.store.as_ref();
     let mut settings = tenants::settings(store, &tenant.0).await?;
     if let Some(schedule) = request.retry_schedule {
-        if schedule.is_empty() {
-            settings.retry_schedule = None;
-        } else {
-            validate_schedule(&schedule)
-                .map_err(|reason| ApiError::invalid("retry_schedule", reason))?;
-            settings.retry_schedule = Some(schedule);
-        }
+        settings.retry_schedule = schedule_change(schedule)?;
     }
     tenants::put_settings(store, &tenant.0, &settings).await?;
     Ok(Json(view(&settings)))
