@@ -20,7 +20,7 @@ const GRACE_SECS: i64 = 60;
 /// Deliveries handled per run.
 const BATCH: usize = 500;
 
-/// Queues the deliveries due at `now`; returns how many.
+/// Queues the deliveries due at `now` and the lost fan-outs; returns how many jobs.
 pub async fn run_once(services: &Services, now: i64) -> Result<usize, crate::repo::RepoError> {
     let due = deliveries::due(services.store.as_ref(), now - GRACE_SECS, BATCH).await?;
     let mut queued = 0;
@@ -28,32 +28,39 @@ pub async fn run_once(services: &Services, now: i64) -> Result<usize, crate::rep
         if delivery.claim.is_some_and(|(_, until)| until > now) {
             continue;
         }
-        let job = Job::Deliver {
-            delivery_id: delivery.id.clone(),
-            attempt: delivery.attempts + 1,
-        };
-        match job.enqueue(services, Duration::ZERO).await {
-            Ok(()) => queued += 1,
-            Err(error) => {
-                tracing::warn!(delivery_id = %delivery.id, error = %error, "due delivery not queued; next run retries");
-            }
-        }
+        queued += queue(
+            services,
+            Job::Deliver {
+                delivery_id: delivery.id.clone(),
+                attempt: delivery.attempts + 1,
+            },
+        )
+        .await;
     }
     for message in messages::unfanned(services.store.as_ref(), now - GRACE_SECS, BATCH).await? {
-        let job = Job::FanOut {
-            message_id: message.id.clone(),
-        };
-        match job.enqueue(services, Duration::ZERO).await {
-            Ok(()) => queued += 1,
-            Err(error) => {
-                tracing::warn!(message_id = %message.id, error = %error, "unfinished fan-out not queued; next run retries");
-            }
-        }
+        queued += queue(
+            services,
+            Job::FanOut {
+                message_id: message.id,
+            },
+        )
+        .await;
     }
     if queued > 0 {
         tracing::info!(queued, "due deliveries and unfinished fan-outs queued");
     }
     Ok(queued)
+}
+
+/// Queues one job; 1 if it went, 0 (and a warning) if not — the next run tries again.
+async fn queue(services: &Services, job: Job) -> usize {
+    match job.enqueue(services, Duration::ZERO).await {
+        Ok(()) => 1,
+        Err(error) => {
+            tracing::warn!(job = ?job, error = %error, "job not queued; the next run retries");
+            0
+        }
+    }
 }
 
 /// Runs [`run_once`] every `interval` until `stop` turns true.

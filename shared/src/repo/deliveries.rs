@@ -123,7 +123,7 @@ fn state_item(delivery: &Delivery, version: u64) -> Result<Item, RepoError> {
     item.gsi2 = match (delivery.status, delivery.next_attempt_at) {
         (DeliveryStatus::Pending, Some(due)) => Some(IndexKey::new(
             DUE_PARTITION,
-            format!("{due:012}#{}", delivery.id),
+            super::due_sort_key(due, &delivery.id),
         )),
         // Parked while its endpoint is inactive: found again when it is re-enabled.
         (DeliveryStatus::Pending, None) => Some(IndexKey::new(
@@ -250,19 +250,7 @@ pub async fn due(
     now: i64,
     limit: usize,
 ) -> Result<Vec<Delivery>, RepoError> {
-    let mut query = Query::new(Index::Gsi2, DUE_PARTITION);
-    query.limit = limit;
-    let page = store.query(query).await?;
-    let mut due = Vec::new();
-    for item in &page.items {
-        let delivery: Delivery = decode(item)?;
-        if delivery.next_attempt_at.is_some_and(|at| at <= now) {
-            due.push(delivery);
-        } else {
-            break;
-        }
-    }
-    Ok(due)
+    super::due_in(store, DUE_PARTITION, now, limit).await
 }
 
 /// One page of a tenant's deliveries, newest first.

@@ -67,7 +67,7 @@ fn item(message: &Message, version: u64) -> Result<Item, RepoError> {
     if !message.fanned_out {
         item.gsi2 = Some(crate::store::IndexKey::new(
             UNFANNED_PARTITION,
-            format!("{:012}#{}", message.occurred_at, message.id),
+            super::due_sort_key(message.occurred_at, &message.id),
         ));
     }
     item.expires_at = Some(message.occurred_at + MESSAGE_RETENTION_SECS);
@@ -136,16 +136,5 @@ pub async fn unfanned(
     before: i64,
     limit: usize,
 ) -> Result<Vec<Message>, RepoError> {
-    let mut query = crate::store::Query::new(crate::store::Index::Gsi2, UNFANNED_PARTITION);
-    query.limit = limit;
-    let page = store.query(query).await?;
-    let mut messages = Vec::new();
-    for item in &page.items {
-        let message: Message = decode(item)?;
-        if message.occurred_at > before {
-            break;
-        }
-        messages.push(message);
-    }
-    Ok(messages)
+    super::due_in(store, UNFANNED_PARTITION, before, limit).await
 }

@@ -89,3 +89,35 @@ pub(crate) async fn list_newest<T: serde::de::DeserializeOwned>(
     let records = page.items.iter().map(decode).collect::<Result<_, _>>()?;
     Ok((records, page.next_cursor))
 }
+
+/// The gsi2 sort key of a record due at `at`: the time first, zero-padded, so a partition of
+/// such keys reads oldest first.
+pub(crate) fn due_sort_key(at: i64, id: &impl std::fmt::Display) -> String {
+    format!("{at:012}#{id}")
+}
+
+/// Records of a due-time gsi2 partition (keys from [`due_sort_key`]) due at or before
+/// `before`, oldest first, at most `limit`.
+pub(crate) async fn due_in<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::store::StateStore,
+    partition: &str,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<T>, RepoError> {
+    let mut query = crate::store::Query::new(crate::store::Index::Gsi2, partition);
+    query.limit = limit;
+    let page = store.query(query).await?;
+    let mut due = Vec::new();
+    for item in &page.items {
+        let at = item
+            .gsi2
+            .as_ref()
+            .and_then(|key| key.sk.split('#').next()?.parse::<i64>().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("{}: no due time", item.pk)))?;
+        if at > before {
+            break;
+        }
+        due.push(decode(item)?);
+    }
+    Ok(due)
+}
