@@ -116,32 +116,18 @@ impl Config {
                 })
             }
         };
-        let max_body_bytes = match get("HOOKRAIL_MAX_BODY_BYTES") {
-            None => DEFAULT_MAX_BODY_BYTES,
-            Some(raw) => {
-                raw.parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError::Invalid {
-                        name: "HOOKRAIL_MAX_BODY_BYTES",
-                        value: raw,
-                        reason: "expected a positive number of bytes",
-                    })?
-            }
-        };
-        let api_requests_per_minute = match get("HOOKRAIL_API_RATE_LIMIT") {
-            None => crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE,
-            Some(raw) => {
-                raw.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError::Invalid {
-                        name: "HOOKRAIL_API_RATE_LIMIT",
-                        value: raw,
-                        reason: "expected a positive number of requests per minute",
-                    })?
-            }
-        };
+        let max_body_bytes = positive::<usize>(
+            get("HOOKRAIL_MAX_BODY_BYTES"),
+            "HOOKRAIL_MAX_BODY_BYTES",
+            "expected a positive number of bytes",
+        )?
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let api_requests_per_minute = positive::<u32>(
+            get("HOOKRAIL_API_RATE_LIMIT"),
+            "HOOKRAIL_API_RATE_LIMIT",
+            "expected a positive number of requests per minute",
+        )?
+        .unwrap_or(crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE);
         let outbound_allow = match get("HOOKRAIL_OUTBOUND_ALLOW") {
             None => Vec::new(),
             Some(raw) => {
@@ -154,19 +140,12 @@ impl Config {
                 })?
             }
         };
-        let job_lease = match get("HOOKRAIL_JOB_LEASE_SECS") {
-            None => DEFAULT_JOB_LEASE,
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(std::time::Duration::from_secs)
-                .ok_or(ConfigError::Invalid {
-                    name: "HOOKRAIL_JOB_LEASE_SECS",
-                    value: raw,
-                    reason: "expected a positive number of seconds",
-                })?,
-        };
+        let job_lease = positive::<u64>(
+            get("HOOKRAIL_JOB_LEASE_SECS"),
+            "HOOKRAIL_JOB_LEASE_SECS",
+            "expected a positive number of seconds",
+        )?
+        .map_or(DEFAULT_JOB_LEASE, std::time::Duration::from_secs);
         let public_url = match get("HOOKRAIL_PUBLIC_URL") {
             None => None,
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -190,6 +169,25 @@ impl Config {
             job_lease,
         })
     }
+}
+
+/// A positive number from a variable's value, `None` when unset; the error names the variable.
+fn positive<T: std::str::FromStr + PartialEq + Default>(
+    raw: Option<String>,
+    name: &'static str,
+    reason: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    raw.map(|raw| {
+        raw.parse::<T>()
+            .ok()
+            .filter(|n| *n != T::default())
+            .ok_or(ConfigError::Invalid {
+                name,
+                value: raw,
+                reason,
+            })
+    })
+    .transpose()
 }
 
 #[cfg(test)]
@@ -225,5 +223,13 @@ mod tests {
         assert!(error.to_string().starts_with("HOOKRAIL_MAX_BODY_BYTES"));
         assert!(from(&[("HOOKRAIL_BACKEND", "azure")]).is_err());
         assert!(from(&[("HOOKRAIL_PUBLIC_URL", "example.com")]).is_err());
+        assert!(from(&[("HOOKRAIL_API_RATE_LIMIT", "4294967296")]).is_err());
+        assert!(from(&[("HOOKRAIL_API_RATE_LIMIT", "0")]).is_err());
+        assert!(from(&[("HOOKRAIL_JOB_LEASE_SECS", "0")]).is_err());
+        assert!(from(&[("HOOKRAIL_OUTBOUND_ALLOW", "not-a-cidr")]).is_err());
+        assert_eq!(
+            from(&[("HOOKRAIL_JOB_LEASE_SECS", "2")]).map(|c| c.job_lease),
+            Ok(std::time::Duration::from_secs(2))
+        );
     }
 }
