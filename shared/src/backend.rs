@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::catalog::{Catalog, CatalogError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{BackendConfig, Config};
 use crate::embedded::{EmbeddedDb, EmbeddedDbError};
@@ -10,6 +11,9 @@ use crate::outbound::ssrf::AddressPolicy;
 use crate::queue::embedded::EmbeddedQueue;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::JobQueue;
+use crate::secrets::sealed::SealedSecrets;
+use crate::secrets::secretsmanager::SecretsManager;
+use crate::secrets::{Cached, OperatorSecrets};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::StateStore;
@@ -64,6 +68,10 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// Settings.
     pub settings: Settings,
+    /// The provider catalog.
+    pub catalog: Arc<Catalog>,
+    /// Secrets the operator manages (OAuth apps tenants inherit).
+    pub operator_secrets: Arc<dyn OperatorSecrets>,
     /// The embedded store, whose expired items must be swept by its host (DynamoDB deletes
     /// them itself); `None` on AWS.
     pub embedded_store: Option<SqliteStore>,
@@ -81,6 +89,9 @@ pub enum BackendError {
     /// The key vault could not be set up.
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// The provider catalog did not load.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 impl Services {
@@ -98,12 +109,17 @@ impl Services {
             config.delivery_timeout,
         )
         .map_err(|e| BackendError::Http(e.to_string()))?;
+        let catalog = Arc::new(Catalog::load(config.providers_dir.as_deref())?);
         let services = match &config.backend {
             BackendConfig::Embedded { data_dir } => {
                 let db = EmbeddedDb::open(data_dir)?;
                 let store = SqliteStore::new(db.clone());
+                let sealer = Arc::new(Sealer::new(Arc::new(LocalVault::open(data_dir)?)));
+                let operator_secrets = SealedSecrets::new(Arc::new(store.clone()), sealer.clone());
                 Self {
                     store: Arc::new(store.clone()),
+                    operator_secrets: Arc::new(Cached::new(Arc::new(operator_secrets))),
+                    catalog,
                     embedded_store: Some(store),
                     inbound_queue: Arc::new(EmbeddedQueue::new(
                         db.clone(),
@@ -116,7 +132,7 @@ impl Services {
                         DISPATCH_MAX_RECEIVES,
                     )),
                     http,
-                    sealer: Arc::new(Sealer::new(Arc::new(LocalVault::open(data_dir)?))),
+                    sealer,
                     clock: Arc::new(SystemClock),
                     settings,
                 }
@@ -126,6 +142,7 @@ impl Services {
                 inbound_queue_url,
                 dispatch_queue_url,
                 kms_key_id,
+                secrets_prefix,
             } => {
                 let aws = aws_config::load_from_env().await;
                 let sqs = aws_sdk_sqs::Client::new(&aws);
@@ -140,6 +157,11 @@ impl Services {
                     )))),
                     clock: Arc::new(SystemClock),
                     settings,
+                    catalog,
+                    operator_secrets: Arc::new(Cached::new(Arc::new(SecretsManager::new(
+                        aws_sdk_secretsmanager::Client::new(&aws),
+                        secrets_prefix,
+                    )))),
                     embedded_store: None,
                 }
             }

@@ -30,6 +30,8 @@ pub enum BackendConfig {
         dispatch_queue_url: String,
         /// The KMS key that wraps data keys.
         kms_key_id: String,
+        /// The Secrets Manager name prefix of operator secrets.
+        secrets_prefix: String,
     },
 }
 
@@ -52,7 +54,12 @@ pub struct Config {
     /// How long a worker holds a job (embedded queue visibility) and a delivery attempt's
     /// claim: longer than one job can take.
     pub job_lease: std::time::Duration,
+    /// A directory of provider files that add to or replace the built-in catalog.
+    pub providers_dir: Option<PathBuf>,
 }
+
+/// The default Secrets Manager name prefix of operator secrets.
+pub const DEFAULT_SECRETS_PREFIX: &str = "hookrail/";
 
 /// A missing or unusable setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +92,7 @@ impl Config {
             outbound_allow: Vec::new(),
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
             job_lease: DEFAULT_JOB_LEASE,
+            providers_dir: None,
         }
     }
 
@@ -107,6 +115,8 @@ impl Config {
                 inbound_queue_url: required("HOOKRAIL_INBOUND_QUEUE_URL")?,
                 dispatch_queue_url: required("HOOKRAIL_DISPATCH_QUEUE_URL")?,
                 kms_key_id: required("HOOKRAIL_KMS_KEY_ID")?,
+                secrets_prefix: get("HOOKRAIL_SECRETS_PREFIX")
+                    .unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned()),
             },
             Some(other) => {
                 return Err(ConfigError::Invalid {
@@ -167,6 +177,7 @@ impl Config {
             outbound_allow,
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
             job_lease,
+            providers_dir: get("HOOKRAIL_PROVIDERS_DIR").map(PathBuf::from),
         })
     }
 }

@@ -164,6 +164,11 @@ impl DevServer {
                 stopped.clone(),
             )));
         }
+        tasks.push(tokio::spawn(crate::oauth::refresh::run_every(
+            services.clone(),
+            crate::oauth::refresh::INTERVAL,
+            stopped.clone(),
+        )));
         tasks.push(tokio::spawn(crate::outbound::scheduler::run_every(
             services,
             crate::outbound::scheduler::INTERVAL,

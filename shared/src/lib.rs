@@ -11,7 +11,10 @@
 //! - [`domain`]: plain types and rules — tenants, integrations, events, endpoints, retries —
 //!   with no I/O.
 //! - [`repo`]: the domain's persistence, written once over the state port.
-//! - [`store`], [`queue`], [`vault`]: the ports, each with its AWS adapter and its embedded one.
+//! - [`catalog`]: the provider catalog — how to connect to, call and probe each vendor.
+//! - [`probe`]: a connection's cheapest authenticated request, for tests and health.
+//! - [`oauth`]: connecting OAuth providers and keeping their tokens fresh under a lease.
+//! - [`store`], [`queue`], [`vault`], [`secrets`]: the ports, each with its AWS adapter and its embedded one.
 //! - [`embedded`]: the SQLite file behind the embedded adapters.
 //! - [`backend`]: builds the adapters a configuration names.
 //! - [`runtime`]: how the handlers run on Lambda, and the queue poller.
@@ -26,6 +29,7 @@ pub mod vault;
 
 pub mod api;
 pub mod backend;
+pub mod catalog;
 pub mod config;
 pub mod dev;
 pub mod domain;
@@ -33,9 +37,12 @@ pub mod ids;
 pub mod inbound;
 pub mod jobs;
 pub mod load;
+pub mod oauth;
 pub mod outbound;
+pub mod probe;
 pub mod repo;
 pub mod runtime;
+pub mod secrets;
 pub mod sign;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -166,6 +166,25 @@ pub async fn serve_lambda_sqs(services: Services) -> Result<(), StartError> {
         .map_err(|e| StartError::Lambda(e.to_string()))
 }
 
+/// Serves a scheduled (EventBridge) trigger of the OAuth refresher.
+pub async fn serve_lambda_oauth_refresh(services: Services) -> Result<(), StartError> {
+    let handler = lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let services = services.clone();
+            async move {
+                crate::oauth::refresh::run_once(&services)
+                    .await
+                    .map(|report| serde_json::json!(report))
+                    // A failed run is reported to Lambda; the next run picks up what is due.
+                    .map_err(|e| lambda_runtime::Diagnostic::from(e.to_string()))
+            }
+        },
+    );
+    lambda_runtime::run(handler)
+        .await
+        .map_err(|e| StartError::Lambda(e.to_string()))
+}
+
 /// Serves a scheduled (EventBridge) trigger of the retry scheduler.
 pub async fn serve_lambda_retry_scheduler(services: Services) -> Result<(), StartError> {
     let handler = lambda_runtime::service_fn(

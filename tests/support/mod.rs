@@ -81,6 +81,7 @@ pub async fn aws_with(
         inbound_queue_url: aws.create_queue(3).await.0,
         dispatch_queue_url: aws.create_queue(5).await.0,
         kms_key_id: aws.create_key().await,
+        secrets_prefix: format!("hookrail-e2e-{}/", ulid::Ulid::new()),
     };
     config.max_body_bytes = BODY_LIMIT;
     config.api_requests_per_minute = 10_000;

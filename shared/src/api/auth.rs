@@ -14,6 +14,10 @@ use crate::repo::tenants;
 #[derive(Debug, Clone)]
 pub struct AuthTenant(pub TenantId);
 
+/// Who made the request, as audit trails name it (`api_key:{hint}`); never the key itself.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
 fn challenge(message: &str) -> Response {
     let mut response = ApiError::unauthorized(message).into_response();
     response
@@ -43,8 +47,11 @@ pub async fn require_api_key(
         return challenge("missing `Authorization: Bearer <api key>` header");
     };
     match tenants::authenticate(services.store.as_ref(), key).await {
-        Ok(Some(tenant)) => {
+        Ok(Some((tenant, hint))) => {
             request.extensions_mut().insert(AuthTenant(tenant));
+            request
+                .extensions_mut()
+                .insert(Actor(format!("api_key:{hint}")));
             next.run(request).await
         }
         Ok(None) => challenge("the API key is not valid"),

@@ -1,7 +1,9 @@
 //! The tenants' `/v1` API: bearer API keys, one error shape, cursor pagination, and an OpenAPI
 //! 3.1 document generated from the route definitions themselves, so it cannot fall behind.
 
+pub mod audit;
 pub mod auth;
+pub mod connections;
 pub mod deliveries;
 pub mod endpoints;
 pub mod error;
@@ -9,6 +11,7 @@ pub mod events;
 pub mod integrations;
 pub mod messages;
 pub mod pagination;
+pub mod providers;
 pub mod rate_limit;
 pub mod settings;
 
@@ -39,6 +42,7 @@ use crate::backend::Services;
     modifiers(&BearerAuth),
     tags(
         (name = "integrations", description = "Vendor connections and their webhook URLs"),
+        (name = "connections", description = "Provider catalog, OAuth consent, tests, access tokens and the audit trail"),
         (name = "events", description = "Webhooks received from vendors"),
         (name = "endpoints", description = "Where a tenant's events are delivered"),
         (name = "outbound", description = "Publishing events and following their deliveries")
@@ -76,6 +80,12 @@ fn documented_routes() -> (Router<Services>, utoipa::openapi::OpenApi) {
             integrations::delete_integration
         ))
         .routes(routes!(integrations::list_vendors))
+        .routes(routes!(providers::list_providers))
+        .routes(routes!(providers::get_provider))
+        .routes(routes!(connections::start_authorization))
+        .routes(routes!(connections::test_connection))
+        .routes(routes!(connections::get_access_token))
+        .routes(routes!(audit::list_audit))
         .routes(routes!(
             endpoints::create_endpoint,
             endpoints::list_endpoints
@@ -127,6 +137,11 @@ pub fn router(services: Services) -> Router {
         .route(
             "/v1/openapi.json",
             get(move || std::future::ready(document.clone())),
+        )
+        // The vendor redirects the user's browser here: no API key, `state` authenticates.
+        .route(
+            crate::oauth::connect::CALLBACK_PATH,
+            get(connections::oauth_callback),
         )
         .fallback(|| async { error::ApiError::not_found("route") })
         .with_state(services)

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::catalog::Catalog;
+use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::ids::{IntegrationId, TenantId};
 use crate::vault::Sealed;
 
@@ -17,6 +19,9 @@ pub const SECRET_FIELDS: &[&str] = &[
     "refresh_token",
     "password",
     "token",
+    "api_token",
+    "private_key",
+    "secret",
 ];
 
 /// How a secret is shown by the API.
@@ -42,6 +47,9 @@ pub struct Integration {
     pub config: Map<String, Value>,
     /// Sealed secret fields of the configuration.
     pub secrets: BTreeMap<String, Sealed>,
+    /// The connection to the vendor's API.
+    #[serde(default)]
+    pub connection: Connection,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -65,6 +73,7 @@ impl Integration {
             active: true,
             config: Map::new(),
             secrets: BTreeMap::new(),
+            connection: Connection::default(),
             created_at: now,
             updated_at: now,
         }
@@ -158,30 +167,78 @@ pub fn validate_name(name: &str) -> Result<(), IntegrationError> {
     Ok(())
 }
 
-/// Checks that an integration of `vendor` has what receiving webhooks needs: every scheme in
-/// the registry verifies with `config.signing_secret`.
+/// Checks an integration's vendor and configuration, and says whether its credentials are
+/// complete (API-key and basic providers).
+///
+/// A provider of the catalog takes its credential fields (all required ones, once any is
+/// given) and, to receive webhooks, a `signing_secret`; an integration may be webhook-only,
+/// credentials-only, or both, but not neither. A webhook scheme outside the catalog
+/// (`standard-webhooks`, `svix`, `generic-hmac`) always needs its `signing_secret`.
 pub fn validate_for_vendor(
+    catalog: &Catalog,
     vendor: &str,
     config: &Map<String, Value>,
-    has_signing_secret: bool,
-) -> Result<(), IntegrationError> {
-    crate::verify::scheme_for(vendor, &Value::Object(config.clone())).map_err(|e| match e {
-        crate::verify::SchemeConfigError::UnknownVendor(v) => invalid(
-            "vendor",
-            format!(
-                "unknown vendor {v:?}; supported: {}",
-                crate::verify::VENDORS.join(", ")
-            ),
-        ),
-        crate::verify::SchemeConfigError::InvalidConfig(reason) => invalid("config", reason),
-    })?;
-    if !has_signing_secret {
+    has_secret: &dyn Fn(&str) -> bool,
+) -> Result<ConnectionStatus, IntegrationError> {
+    let has = |field: &str| has_secret(field) || config.get(field).is_some_and(|v| !v.is_null());
+    let has_signing_secret = has_secret("signing_secret");
+    let provider = catalog.get(vendor);
+    if provider.is_none() && !crate::verify::VENDORS.contains(&vendor) {
         return Err(invalid(
-            "config.signing_secret",
-            format!("required for {vendor} webhooks"),
+            "vendor",
+            format!("unknown vendor {vendor:?}; see GET /v1/providers (or GET /v1/vendors for webhook schemes)"),
         ));
     }
-    Ok(())
+    let scheme = catalog.webhook_scheme(vendor);
+    if let Some(scheme) = &scheme {
+        if has_signing_secret || provider.is_none() {
+            crate::verify::scheme_for(scheme, &Value::Object(config.clone()))
+                .map_err(|e| invalid("config", e.to_string()))?;
+        }
+    }
+    let Some(provider) = provider else {
+        if !has_signing_secret {
+            return Err(invalid(
+                "config.signing_secret",
+                format!("required for {vendor} webhooks"),
+            ));
+        }
+        return Ok(ConnectionStatus::NotConnected);
+    };
+    let required: Vec<&str> = provider
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name.as_str())
+        .collect();
+    let credential_given = provider.fields.iter().any(|f| f.secret && has(&f.name));
+    if provider.auth.is_oauth() || credential_given {
+        if let Some(missing) = required.iter().find(|name| !has(name)) {
+            return Err(invalid(
+                &format!("config.{missing}"),
+                format!("required for {} connections", provider.display_name),
+            ));
+        }
+    } else if !has_signing_secret {
+        let credentials: Vec<&str> = provider.fields.iter().map(|f| f.name.as_str()).collect();
+        return Err(invalid(
+            "config",
+            format!(
+                "give the {} credentials ({}) to call its API, a signing_secret to receive its webhooks, or both",
+                provider.display_name,
+                credentials.join(", ")
+            ),
+        ));
+    }
+    if provider.auth.is_oauth() {
+        // OAuth connections are connected by their consent flow, not by their config.
+        return Ok(ConnectionStatus::NotConnected);
+    }
+    Ok(if credential_given {
+        ConnectionStatus::Connected
+    } else {
+        ConnectionStatus::NotConnected
+    })
 }
 
 #[cfg(test)]

@@ -182,8 +182,12 @@ async fn normalize(
                 "ask the vendor to redeliver the event",
             )
         })?;
+    let scheme_name = services
+        .catalog
+        .webhook_scheme(&integration.vendor)
+        .unwrap_or_else(|| format!("{} (sends no webhooks)", integration.vendor));
     let scheme = scheme_for(
-        &integration.vendor,
+        &scheme_name,
         &serde_json::Value::Object(integration.config.clone()),
     )
     .map_err(|e| {

@@ -62,8 +62,12 @@ pub async fn receive(
         .await?
         .filter(|(integration, _)| integration.active)
         .ok_or(ReceiptError::NotFound)?;
+    let scheme_name = services
+        .catalog
+        .webhook_scheme(&integration.vendor)
+        .unwrap_or_else(|| format!("{} (sends no webhooks)", integration.vendor));
     let scheme = scheme_for(
-        &integration.vendor,
+        &scheme_name,
         &serde_json::Value::Object(integration.config.clone()),
     )
     .map_err(|e| ReceiptError::Misconfigured(e.to_string()))?;

@@ -248,6 +248,19 @@ async fn send(request: reqwest::RequestBuilder) -> Response {
     }
 }
 
+/// A failed request in words, its kind first, without the URL (which may carry tokens).
+pub(crate) fn describe_error(error: reqwest::Error) -> String {
+    let (_, kind) = classify(&error);
+    let error = error.without_url();
+    let mut text = format!("{kind}: {error}");
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// Names a failed request by what the tenant can do about it.
 fn classify(error: &reqwest::Error) -> (Outcome, &'static str) {
     let mut chain = Vec::new();

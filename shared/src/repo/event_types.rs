@@ -43,6 +43,14 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "endpoint.disabled",
         "An endpoint was disabled (410 Gone, or failing for too long).",
     ),
+    (
+        "integration.needs_reconnect",
+        "A vendor refused a connection's grant (or its refresh kept failing); a user must connect again.",
+    ),
+    (
+        "integration.credential_expiring",
+        "A connection's refresh token or API key expires (or is due for rotation) within 30 days.",
+    ),
 ];
 
 fn partition(tenant: &TenantId) -> String {

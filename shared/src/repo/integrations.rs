@@ -18,8 +18,24 @@ fn item(integration: &Integration, version: u64) -> Result<Item, RepoError> {
         format!("tnt#{}#int", integration.tenant_id),
         integration.id.as_str(),
     ));
+    item.gsi2 = integration
+        .connection
+        .rotation_reminder_at()
+        .map(|at| IndexKey::new(REMINDERS, super::due_sort_key(at, &integration.id)));
     item.version = version;
     Ok(item)
+}
+
+/// The gsi2 partition of connections with a rotation reminder to send.
+const REMINDERS: &str = "int#remind";
+
+/// Connections whose rotation reminder is due at or before `now`.
+pub async fn reminders_due(
+    store: &dyn StateStore,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<Integration>, RepoError> {
+    super::due_in(store, REMINDERS, now, limit).await
 }
 
 /// The encryption context of an integration's secrets.
@@ -104,11 +120,11 @@ pub async fn update(
     super::replace(store, item(integration, version + 1)?, version).await
 }
 
-/// Deletes an integration and, with it, its sealed secrets.
+/// Deletes an integration and, with it, its sealed secrets and OAuth tokens, in one write.
 pub async fn delete(store: &dyn StateStore, id: &IntegrationId) -> Result<(), RepoError> {
-    store
-        .write(vec![WriteOp::delete(pk(id), "int", Condition::None)])
-        .await?;
+    let mut ops = vec![WriteOp::delete(pk(id), "int", Condition::None)];
+    ops.extend(super::credentials::wipe_ops(id));
+    store.write(ops).await?;
     Ok(())
 }
 

@@ -9,7 +9,15 @@
 //! | event state | `evt#{id}` | `state` | gsi1: `int#{id}#evt`, gsi2: `int#{id}#evt#{STATUS}` |
 //! | event payload | `evt#{id}` | `body#{n}` | |
 //! | dedupe marker | `dedupe#{integration}#{key}` | `dedupe` | |
+//! | OAuth credentials | `int#{id}` | `cred` | gsi2: `cred#due` (refresh due time) |
+//! | refresh lease | `int#{id}` | `lease#refresh` | (TTL) |
+//! | consent in flight | `oauthstate#{state}` | `state` | (TTL 10 min) |
+//! | default connection | `tnt#{id}` | `default#{vendor}` | |
+//! | audit entry | `tnt#{id}#audit` | `{at}#{aud id}` | gsi1: `int#{id}#audit` |
+//! | operator secret (embedded) | `opsecret#{name}` | `secret` | |
 
+pub mod audit;
+pub mod credentials;
 pub mod deliveries;
 pub mod endpoints;
 pub mod event_types;

@@ -76,11 +76,11 @@ pub async fn issue_key(
     Ok(key)
 }
 
-/// The tenant an API key belongs to, if any.
+/// The tenant an API key belongs to, if any, with the key's hint (for audit trails).
 pub async fn authenticate(
     store: &dyn StateStore,
     key: &str,
-) -> Result<Option<TenantId>, RepoError> {
+) -> Result<Option<(TenantId, String)>, RepoError> {
     let Some(item) = store
         .get(&format!("key#{}", hash_api_key(key)), "key")
         .await?
@@ -88,7 +88,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     let record: KeyRecord = decode(&item)?;
-    Ok(Some(record.tenant_id))
+    Ok(Some((record.tenant_id, record.hint)))
 }
 
 /// One tenant.
@@ -137,13 +137,19 @@ mod tests {
         let store = SqliteStore::new(EmbeddedDb::open(dir.path()).expect("db"));
         let (tenant, key) = create(&store, "Acme", 1).await.expect("create");
         assert_eq!(
-            authenticate(&store, &key).await.expect("auth"),
+            authenticate(&store, &key)
+                .await
+                .expect("auth")
+                .map(|(t, _)| t),
             Some(tenant.id.clone())
         );
         assert_eq!(authenticate(&store, "hr_wrong").await.expect("auth"), None);
         let second = issue_key(&store, &tenant.id, 2).await.expect("issue");
         assert_eq!(
-            authenticate(&store, &second).await.expect("auth"),
+            authenticate(&store, &second)
+                .await
+                .expect("auth")
+                .map(|(t, _)| t),
             Some(tenant.id.clone())
         );
         assert_eq!(

@@ -1,0 +1,8 @@
+//! Lambda: every five minutes (EventBridge), refreshes the OAuth tokens about to expire.
+
+#[tokio::main]
+async fn main() -> Result<(), hookrail::runtime::StartError> {
+    hookrail::runtime::init_tracing(true);
+    let services = hookrail::runtime::services_from_env().await?;
+    hookrail::runtime::serve_lambda_oauth_refresh(services).await
+}
