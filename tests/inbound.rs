@@ -236,13 +236,15 @@ async fn scenario(system: &System) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // Bad requests name their problem in the one error shape.
+    // Bad requests name their problem in the one error shape. (A webhook scheme outside the
+    // catalog exists only to receive webhooks, so it needs its secret; a GitHub connection
+    // without one is an OAuth connection that receives none.)
     let (status, error) = system
         .api(
             &key,
             reqwest::Method::POST,
             "/v1/integrations",
-            Some(json!({ "vendor": "github", "name": "No secret" })),
+            Some(json!({ "vendor": "standard-webhooks", "name": "No secret" })),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

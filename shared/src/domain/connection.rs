@@ -365,7 +365,7 @@ mod tests {
             ..Connection::default()
         };
         assert_eq!(parse_date("1970-01-02"), Some(86_400));
-        assert_eq!(parse_date("2024-02-29").is_some(), true);
+        assert!(parse_date("2024-02-29").is_some());
         assert_eq!(parse_date("2023-02-29"), None);
         assert_eq!(parse_date("2027-1-31"), None);
         assert_eq!(connection.rotation_reminder_at(), parse_date("2027-01-01"));

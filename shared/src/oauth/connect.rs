@@ -298,8 +298,8 @@ mod tests {
     #[test]
     fn pkce_challenge_matches_rfc_7636_appendix_b() {
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mJ0c1ZcyE9hTkDbnIuzhN3VGTj_vVA"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuMJSStw-cM"
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }
