@@ -186,3 +186,15 @@ async fn retry_scheduler_sample_is_an_eventbridge_event() {
         .expect("run");
     assert_eq!(queued, 0);
 }
+
+#[tokio::test]
+async fn oauth_refresh_sample_is_an_eventbridge_event_the_refresher_runs_on() {
+    let event: serde_json::Value =
+        serde_json::from_str(&sample("oauth-refresh.json")).expect("json");
+    assert_eq!(event["detail-type"], "Scheduled Event");
+    let (_dir, services) = services_at(hookrail::clock::unix_now()).await;
+    let report = hookrail::oauth::refresh::run_once(&services)
+        .await
+        .expect("run");
+    assert_eq!(report, hookrail::oauth::refresh::RunReport::default());
+}

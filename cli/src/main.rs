@@ -58,6 +58,29 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Register the operator's OAuth apps, which tenants without their own inherit (Secrets
+    /// Manager with HOOKRAIL_BACKEND=aws; sealed in the embedded store otherwise).
+    OauthApps {
+        #[command(subcommand)]
+        command: OAuthAppCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OAuthAppCommand {
+    /// Set a provider's client id and secret. The secret is read from
+    /// HOOKRAIL_OAUTH_CLIENT_SECRET, or from the first line of standard input, never from
+    /// the command line (where `ps` and shell history would keep it).
+    Set {
+        /// The provider, as `GET /v1/providers` names it.
+        provider: String,
+        /// The OAuth client id.
+        #[arg(long)]
+        client_id: String,
+        /// Where the embedded database lives (ignored with HOOKRAIL_BACKEND=aws).
+        #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -156,7 +179,60 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Tenants {
             command: TenantCommand::Create { name, data_dir },
         } => create_tenant(&name, data_dir).await,
+        Command::OauthApps {
+            command:
+                OAuthAppCommand::Set {
+                    provider,
+                    client_id,
+                    data_dir,
+                },
+        } => set_oauth_app(&provider, client_id, data_dir).await,
     }
+}
+
+/// The services of the backend the environment names, the embedded one under `data_dir`.
+async fn operator_services(data_dir: PathBuf) -> Result<Services, String> {
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    if let BackendConfig::Embedded { .. } = config.backend {
+        config.backend = BackendConfig::Embedded { data_dir };
+    }
+    Services::connect(&config).await.map_err(|e| e.to_string())
+}
+
+async fn set_oauth_app(provider: &str, client_id: String, data_dir: PathBuf) -> Result<(), String> {
+    let services = operator_services(data_dir).await?;
+    let known = services
+        .catalog
+        .get(provider)
+        .ok_or_else(|| format!("unknown provider {provider:?}; see GET /v1/providers"))?;
+    if !known.auth.is_oauth() {
+        return Err(format!("{} uses API keys, not OAuth", known.display_name));
+    }
+    let client_secret = match std::env::var("HOOKRAIL_OAUTH_CLIENT_SECRET") {
+        Ok(secret) if !secret.trim().is_empty() => secret.trim().to_owned(),
+        _ => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("reading the client secret from stdin: {e}"))?;
+            line.trim().to_owned()
+        }
+    };
+    if client_id.trim().is_empty() || client_secret.is_empty() {
+        return Err("both the client id and the client secret are needed".into());
+    }
+    let app = hookrail::secrets::OAuthApp {
+        client_id: client_id.trim().to_owned(),
+        client_secret,
+    };
+    hookrail::secrets::put_oauth_app(services.operator_secrets.as_ref(), provider, &app)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "oauth app for {provider}: client id {} stored",
+        app.client_id
+    );
+    Ok(())
 }
 
 async fn dev(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
@@ -212,13 +288,7 @@ async fn create_tenant(name: &str, data_dir: PathBuf) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("the tenant name must not be empty".into());
     }
-    let mut config = Config::from_env().map_err(|e| e.to_string())?;
-    if let BackendConfig::Embedded { .. } = config.backend {
-        config.backend = BackendConfig::Embedded { data_dir };
-    }
-    let services = Services::connect(&config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let services = operator_services(data_dir).await?;
     let (tenant, key) =
         hookrail::repo::tenants::create(services.store.as_ref(), name, services.clock.now())
             .await
