@@ -195,6 +195,29 @@ pub enum AfterFailure {
 }
 
 impl Credentials {
+    /// Fresh credentials of a connection, obtained at `now`, with no failures behind them.
+    pub fn new(
+        tenant_id: TenantId,
+        integration_id: IntegrationId,
+        tokens: TokenSet,
+        now: i64,
+        refresh_buffer: i64,
+    ) -> Self {
+        Self {
+            tenant_id,
+            integration_id,
+            tokens,
+            obtained_at: now,
+            refresh_buffer,
+            failures: 0,
+            failing_since: None,
+            retry_at: None,
+            last_error: None,
+            stopped: false,
+            expiry_warned: false,
+        }
+    }
+
     /// When the scheduled refresher should next refresh, if ever: before expiry by the
     /// buffer, after a day idle, or at the back-off time after a failure.
     pub fn refresh_due_at(&self) -> Option<i64> {
@@ -279,27 +302,22 @@ mod tests {
     }
 
     fn credentials(expires_at: Option<i64>) -> Credentials {
-        Credentials {
-            tenant_id: TenantId::generate(),
-            integration_id: IntegrationId::generate(),
-            tokens: TokenSet {
-                access_token: sealed(),
-                refresh_token: Some(sealed()),
-                token_type: "Bearer".into(),
-                expires_at,
-                refresh_token_expires_at: None,
-                scopes: vec![],
-                extras: Map::new(),
-            },
-            obtained_at: 1_000,
-            refresh_buffer: 900,
-            failures: 0,
-            failing_since: None,
-            retry_at: None,
-            last_error: None,
-            stopped: false,
-            expiry_warned: false,
-        }
+        let tokens = TokenSet {
+            access_token: sealed(),
+            refresh_token: Some(sealed()),
+            token_type: "Bearer".into(),
+            expires_at,
+            refresh_token_expires_at: None,
+            scopes: vec![],
+            extras: Map::new(),
+        };
+        Credentials::new(
+            TenantId::generate(),
+            IntegrationId::generate(),
+            tokens,
+            1_000,
+            900,
+        )
     }
 
     #[test]

@@ -276,19 +276,13 @@ async fn redeem(
     )
     .await?;
     let tokens = seal_grant(services, integration, &spec, grant, None, now).await?;
-    Ok(Credentials {
-        tenant_id: integration.tenant_id.clone(),
-        integration_id: integration.id.clone(),
+    Ok(Credentials::new(
+        integration.tenant_id.clone(),
+        integration.id.clone(),
         tokens,
-        obtained_at: now,
-        refresh_buffer: spec.refresh_buffer,
-        failures: 0,
-        failing_since: None,
-        retry_at: None,
-        last_error: None,
-        stopped: false,
-        expiry_warned: false,
-    })
+        now,
+        spec.refresh_buffer,
+    ))
 }
 
 #[cfg(test)]

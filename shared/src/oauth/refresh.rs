@@ -172,19 +172,13 @@ async fn refresh_holding(
             let tokens = seal_grant(services, &integration, &spec, granted, previous, now).await?;
             let mut creds = match existing {
                 Some((creds, _)) => creds,
-                None => Credentials {
-                    tenant_id: integration.tenant_id.clone(),
-                    integration_id: id.clone(),
-                    tokens: tokens.clone(),
-                    obtained_at: now,
-                    refresh_buffer: spec.refresh_buffer,
-                    failures: 0,
-                    failing_since: None,
-                    retry_at: None,
-                    last_error: None,
-                    stopped: false,
-                    expiry_warned: false,
-                },
+                None => Credentials::new(
+                    integration.tenant_id.clone(),
+                    id.clone(),
+                    tokens.clone(),
+                    now,
+                    spec.refresh_buffer,
+                ),
             };
             if creds.tokens.refresh_token_expires_at != tokens.refresh_token_expires_at {
                 creds.expiry_warned = false;
@@ -287,6 +281,19 @@ async fn mark_status(
     Err(RepoError::Conflict.into())
 }
 
+/// The `data` of an event about a connection: which one, plus `details`.
+fn event_data(integration: &Integration, details: serde_json::Value) -> serde_json::Value {
+    let mut data = json!({
+        "integration_id": integration.id,
+        "vendor": integration.vendor,
+        "name": integration.name,
+    });
+    if let (Some(data), serde_json::Value::Object(details)) = (data.as_object_mut(), details) {
+        data.extend(details);
+    }
+    data
+}
+
 async fn needs_reconnect(
     services: &Services,
     integration: &Integration,
@@ -318,12 +325,7 @@ async fn needs_reconnect(
         services,
         &integration.tenant_id,
         "integration.needs_reconnect",
-        json!({
-            "integration_id": integration.id,
-            "vendor": integration.vendor,
-            "name": integration.name,
-            "reason": reason,
-        }),
+        event_data(integration, json!({ "reason": reason })),
         format!("needs_reconnect:{}:{now}", integration.id),
     )
     .await;
@@ -344,13 +346,10 @@ async fn warn_if_expiring(
         services,
         &integration.tenant_id,
         "integration.credential_expiring",
-        json!({
-            "integration_id": integration.id,
-            "vendor": integration.vendor,
-            "name": integration.name,
-            "credential": "refresh_token",
-            "expires_at": crate::clock::rfc3339(expires_at),
-        }),
+        event_data(
+            integration,
+            json!({ "credential": "refresh_token", "expires_at": crate::clock::rfc3339(expires_at) }),
+        ),
         format!(
             "credential_expiring:{}:refresh_token:{expires_at}",
             integration.id
@@ -466,13 +465,10 @@ async fn send_rotation_reminders(services: &Services, now: i64) -> Result<usize,
             services,
             &integration.tenant_id,
             "integration.credential_expiring",
-            json!({
-                "integration_id": integration.id,
-                "vendor": integration.vendor,
-                "name": integration.name,
-                "credential": "api_key",
-                "rotate_by": date,
-            }),
+            event_data(
+                &integration,
+                json!({ "credential": "api_key", "rotate_by": date }),
+            ),
             format!("credential_expiring:{}:rotate_by:{date}", integration.id),
         )
         .await;
