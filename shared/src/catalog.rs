@@ -85,6 +85,17 @@ pub enum TokenAuth {
     ClientSecretPost,
 }
 
+/// How a token request's body is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRequest {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 says.
+    #[default]
+    Form,
+    /// A JSON object of the same parameters.
+    Json,
+}
+
 /// The OAuth side of a provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +113,10 @@ pub struct OAuthSpec {
     pub scope_separator: String,
     /// How the token endpoint authenticates the client.
     pub token_auth: TokenAuth,
+    /// How token requests are encoded: `form` (RFC 6749, the default) or `json` (Notion,
+    /// Zendesk document JSON bodies).
+    #[serde(default)]
+    pub token_request: TokenRequest,
     /// Whether the vendor takes PKCE (S256).
     #[serde(default)]
     pub pkce: bool,

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::catalog::TokenAuth;
+use crate::catalog::{TokenAuth, TokenRequest};
 
 /// How long a token request may take.
 pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,6 +23,8 @@ pub struct ClientAuth {
     pub client_secret: String,
     /// How the endpoint takes them.
     pub method: TokenAuth,
+    /// How the endpoint takes its parameters.
+    pub encoding: TokenRequest,
 }
 
 /// A token request.
@@ -180,14 +182,25 @@ pub async fn request_token(
             form.push(("client_secret".into(), client.client_secret.clone()));
         }
     }
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&form)
-        .finish();
-    let response = request
-        .header(
-            reqwest::header::CONTENT_TYPE,
+    let (content_type, body) = match client.encoding {
+        TokenRequest::Form => (
             "application/x-www-form-urlencoded",
-        )
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&form)
+                .finish(),
+        ),
+        TokenRequest::Json => (
+            "application/json",
+            serde_json::Value::Object(
+                form.into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            )
+            .to_string(),
+        ),
+    };
+    let response = request
+        .header(reqwest::header::CONTENT_TYPE, content_type)
         .body(body)
         .send()
         .await
@@ -295,6 +308,66 @@ mod tests {
         assert_eq!(form.access_token, "gho_x");
         assert_eq!(form.expires_in, None);
         assert!(!format!("{grant:?}").contains("\"r\""));
+    }
+
+    #[tokio::test]
+    async fn json_vendors_get_a_json_body_and_basic_auth_is_form_encoded() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let app = axum::Router::new().route(
+            "/token",
+            axum::routing::post({
+                let seen = seen.clone();
+                move |headers: axum::http::HeaderMap, body: String| async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    seen.lock().expect("lock").push((
+                        header("content-type"),
+                        header("authorization"),
+                        body,
+                    ));
+                    r#"{"access_token":"t","expires_in":60}"#
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/token", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let grant = Grant::RefreshToken {
+            refresh_token: "r 1".into(),
+        };
+        for (method, encoding) in [
+            (TokenAuth::ClientSecretBasic, TokenRequest::Json),
+            (TokenAuth::ClientSecretPost, TokenRequest::Form),
+        ] {
+            let client = ClientAuth {
+                client_id: "id:1".into(),
+                client_secret: "s&2".into(),
+                method,
+                encoding,
+            };
+            let granted = request_token(&reqwest::Client::new(), &url, &client, &grant, &[])
+                .await
+                .expect("token");
+            assert_eq!(granted.access_token, "t");
+        }
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(seen[0].0, "application/json");
+        let json: Value = serde_json::from_str(&seen[0].2).expect("json body");
+        assert_eq!(json["refresh_token"], "r 1");
+        // RFC 6749 2.3.1: the id and secret are form-encoded before they are joined.
+        assert_eq!(seen[0].1, format!("Basic {}", B64.encode("id%3A1:s%262")));
+        assert_eq!(seen[1].0, "application/x-www-form-urlencoded");
+        assert!(seen[1].2.contains("client_secret=s%262"), "{}", seen[1].2);
+        assert!(seen[1].1.is_empty());
     }
 
     #[test]

@@ -150,6 +150,30 @@ pub struct Callback {
     pub error: Option<String>,
     /// Its description.
     pub error_description: Option<String>,
+    /// Anything else the vendor added (QuickBooks `realmId`): kept in the connection's config
+    /// when it names one of the provider's fields.
+    #[serde(flatten)]
+    pub extra: std::collections::BTreeMap<String, String>,
+}
+
+/// The value a callback carries for a provider field, under its name or in camelCase.
+fn callback_value<'a>(callback: &'a Callback, field: &str) -> Option<&'a String> {
+    let mut camel = String::new();
+    let mut upper = false;
+    for c in field.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                camel.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => camel.push(c),
+        }
+    }
+    callback
+        .extra
+        .get(field)
+        .or_else(|| callback.extra.get(&camel))
 }
 
 /// Completes a consent: checks `state`, redeems the code, seals the tokens and marks the
@@ -183,6 +207,7 @@ pub async fn complete(services: &Services, callback: Callback) -> Result<Integra
         )
     };
     let result = redeem(services, &integration, &consent, &callback, now).await;
+
     let credentials = match result {
         Ok(credentials) => credentials,
         Err(error) => {
@@ -192,7 +217,24 @@ pub async fn complete(services: &Services, callback: Callback) -> Result<Integra
     };
     let granted = credentials.tokens.scopes.clone();
     credentials::put(services.store.as_ref(), &credentials, None).await?;
+    let callback_fields: Vec<(String, String)> = services
+        .catalog
+        .get(&integration.vendor)
+        .map(|provider| {
+            provider
+                .fields
+                .iter()
+                .filter(|f| !f.secret)
+                .filter_map(|f| Some((f.name.clone(), callback_value(&callback, &f.name)?.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
     loop {
+        for (name, value) in &callback_fields {
+            integration
+                .config
+                .insert(name.clone(), serde_json::Value::from(value.as_str()));
+        }
         let connection = &mut integration.connection;
         connection.status = ConnectionStatus::Connected;
         connection.reason = None;
@@ -288,6 +330,19 @@ async fn redeem(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callback_parameters_fill_provider_fields_by_name_or_camel_case() {
+        let callback = Callback {
+            extra: [("realmId".to_owned(), "9130".to_owned())].into(),
+            ..Callback::default()
+        };
+        assert_eq!(
+            callback_value(&callback, "realm_id").map(String::as_str),
+            Some("9130")
+        );
+        assert_eq!(callback_value(&callback, "shop"), None);
+    }
 
     #[test]
     fn pkce_challenge_matches_rfc_7636_appendix_b() {

@@ -100,6 +100,7 @@ pub async fn client_auth(
             client_id: client_id.to_owned(),
             client_secret,
             method: spec.token_auth,
+            encoding: spec.token_request,
         });
     }
     let app = crate::secrets::oauth_app(services.operator_secrets.as_ref(), &provider.name)
@@ -109,6 +110,7 @@ pub async fn client_auth(
         client_id: app.client_id,
         client_secret: app.client_secret,
         method: spec.token_auth,
+        encoding: spec.token_request,
     })
 }
 
