@@ -541,6 +541,56 @@ async fn a_refresher_that_died_holding_the_lease_is_taken_over_once_it_expires()
     assert_eq!(setup.oauth.refreshes().await, 1);
 }
 
+/// A refresher whose task dies in the middle of its token request (as a killed process would)
+/// leaves its lease behind; nobody refreshes until it expires, then exactly one does.
+#[tokio::test]
+async fn a_refresher_killed_mid_request_leaves_a_lease_that_expires() {
+    let Some(setup) = setup().await else { return };
+    let id = setup.connect().await;
+    // Without rotation: with it, the vendor would already have revoked the token the dead
+    // refresher redeemed, which no lease can prevent.
+    setup
+        .oauth
+        .control(
+            "/_control",
+            json!({ "token_delay_ms": 3000, "rotate_refresh_tokens": false }),
+        )
+        .await;
+    setup.make_due(&id).await;
+    let integration = IntegrationId::parse(&id).expect("id");
+    let services = setup.system.services.clone();
+    let doomed = tokio::spawn({
+        let integration = integration.clone();
+        async move {
+            refresh::refresh_connection(&services, &integration, Trigger::Scheduled, "doomed").await
+        }
+    });
+    while setup.oauth.refreshes().await == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.abort();
+    assert!(
+        doomed.await.is_err(),
+        "the refresher was killed mid-request"
+    );
+    setup
+        .oauth
+        .control("/_control", json!({ "token_delay_ms": 0 }))
+        .await;
+
+    let report = setup.run_refresher().await;
+    assert_eq!((report.refreshed, report.skipped), (0, 1), "{report:?}");
+    setup.clock.advance(refresh::LEASE_SECS + 1);
+    let report = setup.run_refresher().await;
+    assert_eq!(report.refreshed, 1, "{report:?}");
+    let (status, token) = setup.access_token(&id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        setup.oauth.me(field(&token, "access_token")).await,
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn invalid_grant_needs_a_reconnect_tells_the_tenant_and_stops_retrying() {
     let Some(setup) = setup().await else { return };
