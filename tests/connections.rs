@@ -591,6 +591,40 @@ async fn a_refresher_killed_mid_request_leaves_a_lease_that_expires() {
     );
 }
 
+/// A connection removed while its refresh is at the vendor stays removed: the refreshed tokens
+/// are dropped rather than written back.
+#[tokio::test]
+async fn a_connection_deleted_mid_refresh_is_not_resurrected() {
+    let Some(setup) = setup().await else { return };
+    let id = setup.connect().await;
+    setup
+        .oauth
+        .control("/_control", json!({ "token_delay_ms": 500 }))
+        .await;
+    setup.make_due(&id).await;
+    let integration = IntegrationId::parse(&id).expect("id");
+    let services = setup.system.services.clone();
+    let refreshing = tokio::spawn(async move {
+        refresh::refresh_connection(&services, &integration, Trigger::Scheduled, "slow").await
+    });
+    while setup.oauth.refreshes().await == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = setup
+        .api(Method::DELETE, &format!("/v1/integrations/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(refreshing.await.expect("task").is_err());
+    assert!(setup
+        .system
+        .services
+        .store
+        .get(&format!("int#{id}"), "cred")
+        .await
+        .expect("get")
+        .is_none());
+}
+
 #[tokio::test]
 async fn invalid_grant_needs_a_reconnect_tells_the_tenant_and_stops_retrying() {
     let Some(setup) = setup().await else { return };

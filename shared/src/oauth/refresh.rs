@@ -22,7 +22,7 @@ use crate::domain::connection::{AfterFailure, ConnectionStatus, Credentials, Ref
 use crate::domain::integration::Integration;
 use crate::ids::IntegrationId;
 use crate::repo::audit::{record_or_log, AuditEntry, AuditKind};
-use crate::repo::credentials::{self, Lease};
+use crate::repo::credentials;
 use crate::repo::{integrations, RepoError};
 
 /// How long a refresh lease lasts: longer than a token request may take.
@@ -33,6 +33,9 @@ pub const HANDOUT_MARGIN_SECS: i64 = 60;
 
 /// How many connections the scheduled run refreshes at once.
 const CONCURRENCY: usize = 8;
+
+/// Who the audit trail names for the scheduled refresher's actions.
+const SYSTEM_ACTOR: &str = "system:oauth-refresh";
 
 /// How many due connections one scheduled run takes.
 const BATCH: usize = 500;
@@ -78,7 +81,6 @@ pub async fn refresh_connection(
         // The lease expires by itself; this only delays the next refresh.
         tracing::warn!(%error, integration_id = %id, "refresh lease not released");
     }
-    drop::<Lease>(lease);
     result
 }
 
@@ -170,14 +172,17 @@ async fn refresh_holding(
             let rotated = granted.refresh_token.is_some();
             let previous = existing.as_ref().map(|(c, _)| &c.tokens);
             let tokens = seal_grant(services, &integration, &spec, granted, previous, now).await?;
-            let mut creds = match existing {
-                Some((creds, _)) => creds,
-                None => Credentials::new(
-                    integration.tenant_id.clone(),
-                    id.clone(),
-                    tokens.clone(),
-                    now,
-                    spec.refresh_buffer,
+            let (mut creds, read_version) = match existing {
+                Some((creds, version)) => (creds, Some(version)),
+                None => (
+                    Credentials::new(
+                        integration.tenant_id.clone(),
+                        id.clone(),
+                        tokens.clone(),
+                        now,
+                        spec.refresh_buffer,
+                    ),
+                    None,
                 ),
             };
             if creds.tokens.refresh_token_expires_at != tokens.refresh_token_expires_at {
@@ -190,7 +195,12 @@ async fn refresh_holding(
             creds.failing_since = None;
             creds.retry_at = None;
             creds.last_error = None;
-            store_refreshed(services, &creds).await?;
+            // The expiry announcement is marked in the same write as the new tokens.
+            let expiry_to_announce = creds.expiry_warning_at().filter(|at| *at <= now);
+            if expiry_to_announce.is_some() {
+                creds.expiry_warned = true;
+            }
+            store_refreshed(services, &creds, read_version).await?;
             let detail = if rotated {
                 "new access token; refresh token rotated"
             } else {
@@ -201,7 +211,19 @@ async fn refresh_holding(
             if integration.connection.status != ConnectionStatus::Connected {
                 mark_status(services, id, ConnectionStatus::Connected, None).await?;
             }
-            warn_if_expiring(services, &integration, &creds, now).await?;
+            if let Some(at) = expiry_to_announce {
+                let expires_at =
+                    crate::clock::rfc3339(at + crate::domain::connection::EXPIRY_WARNING_SECS);
+                announce_expiring(
+                    services,
+                    &integration,
+                    json!({ "credential": "refresh_token", "expires_at": expires_at }),
+                    format!("refresh_token:{expires_at}"),
+                    format!("refresh token expires {expires_at}"),
+                    now,
+                )
+                .await;
+            }
             Ok(Outcome::Refreshed)
         }
         Err(error) => {
@@ -230,20 +252,25 @@ async fn refresh_holding(
     }
 }
 
-/// Stores refreshed credentials. The vendor may have rotated the refresh token already, so
-/// losing this write loses the connection: it is retried while the store is unavailable.
-async fn store_refreshed(services: &Services, creds: &Credentials) -> Result<(), OAuthError> {
+/// Stores refreshed credentials over the version read under the lease. The vendor may have
+/// rotated the refresh token already, so losing this write loses the connection: it is retried
+/// while the store is unavailable. A changed version means the connection was removed or
+/// connected again meanwhile; then these tokens must not overwrite (or resurrect) it.
+async fn store_refreshed(
+    services: &Services,
+    creds: &Credentials,
+    read_version: Option<u64>,
+) -> Result<(), OAuthError> {
     let store = services.store.as_ref();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = match credentials::get(store, &creds.integration_id).await {
-            Ok(Some((_, version))) => credentials::put(store, creds, Some(version)).await,
-            Ok(None) => credentials::put(store, creds, None).await,
-            Err(error) => Err(error),
-        };
-        match result {
+        match credentials::put(store, creds, read_version).await {
             Ok(()) => return Ok(()),
+            Err(RepoError::Conflict) => {
+                tracing::warn!(integration_id = %creds.integration_id, "credentials changed during the refresh (removed or reconnected); refreshed tokens dropped");
+                return Err(RepoError::Conflict.into());
+            }
             Err(error) if attempt < 5 => {
                 tracing::warn!(%error, attempt, integration_id = %creds.integration_id, "refreshed tokens not stored yet; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
@@ -332,53 +359,37 @@ async fn needs_reconnect(
     Ok(())
 }
 
-async fn warn_if_expiring(
+/// Tells the tenant a credential of `integration` expires or is due for rotation, once per
+/// `key` (the idempotency key keeps a repeated announcement from reaching it twice).
+async fn announce_expiring(
     services: &Services,
     integration: &Integration,
-    creds: &Credentials,
+    details: serde_json::Value,
+    key: String,
+    audit_detail: String,
     now: i64,
-) -> Result<(), OAuthError> {
-    let Some(at) = creds.expiry_warning_at().filter(|at| *at <= now) else {
-        return Ok(());
-    };
-    let expires_at = at + crate::domain::connection::EXPIRY_WARNING_SECS;
+) {
     notify_tenant(
         services,
         &integration.tenant_id,
         "integration.credential_expiring",
-        event_data(
-            integration,
-            json!({ "credential": "refresh_token", "expires_at": crate::clock::rfc3339(expires_at) }),
-        ),
-        format!(
-            "credential_expiring:{}:refresh_token:{expires_at}",
-            integration.id
-        ),
+        event_data(integration, details),
+        format!("credential_expiring:{}:{key}", integration.id),
     )
     .await;
-    let store = services.store.as_ref();
-    if let Some((mut latest, version)) = credentials::get(store, &integration.id).await? {
-        latest.expiry_warned = true;
-        // A concurrent change only means the warning may be sent again, under the same key.
-        let _ = credentials::put(store, &latest, Some(version)).await;
-    }
     record_or_log(
-        store,
+        services.store.as_ref(),
         AuditEntry::new(
             &integration.tenant_id,
             &integration.id,
             AuditKind::ExpiryWarned,
-            "system:oauth-refresh",
+            SYSTEM_ACTOR,
             true,
-            format!(
-                "refresh token expires {}",
-                crate::clock::rfc3339(expires_at)
-            ),
+            audit_detail,
             now,
         ),
     )
     .await;
-    Ok(())
 }
 
 /// What one scheduled run did.
@@ -401,7 +412,6 @@ pub struct RunReport {
 /// One scheduled run: refreshes every due connection, a few at a time, and sends the
 /// rotation reminders that are due.
 pub async fn run_once(services: &Services) -> Result<RunReport, OAuthError> {
-    const ACTOR: &str = "system:oauth-refresh";
     let now = services.clock.now();
     let due = credentials::due(services.store.as_ref(), now, BATCH).await?;
     let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
@@ -412,7 +422,7 @@ pub async fn run_once(services: &Services) -> Result<RunReport, OAuthError> {
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let id = creds.integration_id;
-            let result = refresh_connection(&services, &id, Trigger::Scheduled, ACTOR).await;
+            let result = refresh_connection(&services, &id, Trigger::Scheduled, SYSTEM_ACTOR).await;
             if let Err(error) = &result {
                 tracing::error!(%error, integration_id = %id, "connection not refreshed");
             }
@@ -461,35 +471,22 @@ async fn send_rotation_reminders(services: &Services, now: i64) -> Result<usize,
         let Some(date) = integration.connection.rotate_by.clone() else {
             continue;
         };
-        notify_tenant(
+        announce_expiring(
             services,
-            &integration.tenant_id,
-            "integration.credential_expiring",
-            event_data(
-                &integration,
-                json!({ "credential": "api_key", "rotate_by": date }),
-            ),
-            format!("credential_expiring:{}:rotate_by:{date}", integration.id),
+            &integration,
+            json!({ "credential": "api_key", "rotate_by": date }),
+            format!("rotate_by:{date}"),
+            format!("credentials due for rotation by {date}"),
+            now,
         )
         .await;
         if let Some((mut latest, version)) = integrations::get_any(store, &integration.id).await? {
             latest.connection.rotation_warned = true;
-            // On a concurrent edit the reminder is sent again next run, under the same key.
-            let _ = integrations::update(store, &latest, version).await;
+            // On a concurrent edit the reminder is announced again next run, under the same key.
+            if let Err(error) = integrations::update(store, &latest, version).await {
+                tracing::warn!(%error, integration_id = %integration.id, "rotation reminder not marked sent");
+            }
         }
-        record_or_log(
-            store,
-            AuditEntry::new(
-                &integration.tenant_id,
-                &integration.id,
-                AuditKind::ExpiryWarned,
-                "system:oauth-refresh",
-                true,
-                format!("credentials due for rotation by {date}"),
-                now,
-            ),
-        )
-        .await;
         sent += 1;
     }
     Ok(sent)
