@@ -283,6 +283,16 @@ impl Setup {
         .await
     }
 
+    /// The token handed out for `id` is one the vendor's API accepts.
+    async fn assert_token_works(&self, id: &str) {
+        let (status, token) = self.access_token(id).await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        assert_eq!(
+            self.oauth.me(field(&token, "access_token")).await,
+            StatusCode::OK
+        );
+    }
+
     async fn credentials(&self, id: &str) -> hookrail::domain::connection::Credentials {
         credentials::get(
             self.system.services.store.as_ref(),
@@ -457,12 +467,7 @@ async fn refresh_rotates_the_refresh_token_and_keeps_it_when_none_is_returned() 
     setup.make_due(&id).await;
     assert_eq!(setup.run_refresher().await.refreshed, 1);
     assert_eq!(setup.oauth.refreshes().await, 3);
-    let (status, token) = setup.access_token(&id).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        setup.oauth.me(field(&token, "access_token")).await,
-        StatusCode::OK
-    );
+    setup.assert_token_works(&id).await;
 }
 
 #[tokio::test]
@@ -505,12 +510,7 @@ async fn racing_refreshers_redeem_the_refresh_token_exactly_once() {
         "the token endpoint saw more than one refresh"
     );
     // On-demand hand-outs during and after the race get the one new token.
-    let (status, token) = setup.access_token(&id).await;
-    assert_eq!(status, StatusCode::OK, "{token}");
-    assert_eq!(
-        setup.oauth.me(field(&token, "access_token")).await,
-        StatusCode::OK
-    );
+    setup.assert_token_works(&id).await;
     assert_eq!(setup.oauth.refreshes().await, 1);
 }
 
@@ -583,12 +583,7 @@ async fn a_refresher_killed_mid_request_leaves_a_lease_that_expires() {
     setup.clock.advance(refresh::LEASE_SECS + 1);
     let report = setup.run_refresher().await;
     assert_eq!(report.refreshed, 1, "{report:?}");
-    let (status, token) = setup.access_token(&id).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        setup.oauth.me(field(&token, "access_token")).await,
-        StatusCode::OK
-    );
+    setup.assert_token_works(&id).await;
 }
 
 /// A connection removed while its refresh is at the vendor stays removed: the refreshed tokens

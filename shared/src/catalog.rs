@@ -414,11 +414,6 @@ impl Provider {
         all
     }
 
-    /// A config field of this provider.
-    pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.name == name)
-    }
-
     /// The base URL for a region (or the default), before placeholders are filled.
     pub fn base_url_template(&self, region: Option<&str>) -> Option<&str> {
         match region {

@@ -171,8 +171,7 @@ fn build(
         render(base)?.trim_end_matches('/'),
         render(&provider.probe.path)?
     );
-    crate::outbound::ssrf::check_url(&url, &services.settings.address_policy)
-        .map_err(|e| format!("the provider URL is not allowed: {e}"))?;
+    oauth::check_vendor_url(services, &url).map_err(|e| e.to_string())?;
     let method = if provider.probe.method == "POST" {
         reqwest::Method::POST
     } else {
@@ -253,14 +252,7 @@ async fn call(
         }
     };
     let status = response.status().as_u16();
-    let mut body = Vec::new();
-    while body.len() < VENDOR_ANSWER_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    body.truncate(VENDOR_ANSWER_BYTES);
+    let body = crate::outbound::deliver::read_prefix(&mut response, VENDOR_ANSWER_BYTES).await;
     let latency_ms = elapsed();
     let status_ok = if provider.probe.expect_status.is_empty() {
         (200..300).contains(&status)

@@ -300,16 +300,14 @@ async fn audit(
 }
 
 /// Whether `integration` is its tenant's default of its vendor.
-pub(crate) async fn is_default(
-    services: &Services,
-    integration: &Integration,
-) -> Result<bool, ApiError> {
-    Ok(
-        credentials::defaults(services.store.as_ref(), &integration.tenant_id)
-            .await?
-            .iter()
-            .any(|(vendor, id)| vendor == &integration.vendor && id == &integration.id),
+async fn is_default(services: &Services, integration: &Integration) -> Result<bool, ApiError> {
+    let marked = credentials::default_of(
+        services.store.as_ref(),
+        &integration.tenant_id,
+        &integration.vendor,
     )
+    .await?;
+    Ok(marked.as_ref() == Some(&integration.id))
 }
 
 /// List integrations, newest first.

@@ -218,15 +218,7 @@ async fn send(request: reqwest::RequestBuilder) -> Response {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
-            // Only the first kilobyte is kept, so only that much is read.
-            let mut preview = Vec::new();
-            while preview.len() < RESPONSE_PREVIEW_BYTES {
-                match answer.chunk().await {
-                    Ok(Some(chunk)) => preview.extend_from_slice(&chunk),
-                    _ => break,
-                }
-            }
-            preview.truncate(RESPONSE_PREVIEW_BYTES);
+            let preview = read_prefix(&mut answer, RESPONSE_PREVIEW_BYTES).await;
             Response {
                 outcome: Outcome::from_status(status, retry_after),
                 status_code: Some(status),
@@ -246,6 +238,20 @@ async fn send(request: reqwest::RequestBuilder) -> Response {
             }
         }
     }
+}
+
+/// The first `limit` bytes of an answer's body: only that much is kept, so only that much is
+/// read (an endpoint or vendor answering megabytes costs nothing more).
+pub(crate) async fn read_prefix(answer: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut prefix = Vec::new();
+    while prefix.len() < limit {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => prefix.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    prefix.truncate(limit);
+    prefix
 }
 
 /// A failed request in words, its kind first, without the URL (which may carry tokens).

@@ -232,6 +232,21 @@ pub async fn set_default(
     Ok(())
 }
 
+/// The tenant's default connection of `vendor`, if one is marked.
+pub async fn default_of(
+    store: &dyn StateStore,
+    tenant: &TenantId,
+    vendor: &str,
+) -> Result<Option<IntegrationId>, RepoError> {
+    match store
+        .get(&tenant_pk(tenant), &format!("default#{vendor}"))
+        .await?
+    {
+        Some(item) => Ok(Some(decode::<DefaultRecord>(&item)?.integration_id)),
+        None => Ok(None),
+    }
+}
+
 /// Unmarks `id` if it is the tenant's default of `vendor`.
 pub async fn clear_default(
     store: &dyn StateStore,
@@ -239,11 +254,7 @@ pub async fn clear_default(
     vendor: &str,
     id: &IntegrationId,
 ) -> Result<(), RepoError> {
-    if defaults(store, tenant)
-        .await?
-        .iter()
-        .any(|(v, d)| v == vendor && d == id)
-    {
+    if default_of(store, tenant, vendor).await?.as_ref() == Some(id) {
         store
             .write(vec![WriteOp::delete(
                 tenant_pk(tenant),
