@@ -41,6 +41,8 @@ pub const DISPATCH_MAX_RECEIVES: u32 = 5;
 pub struct Settings {
     /// Base of webhook URLs; derived from the request when absent.
     pub public_url: Option<String>,
+    /// Where chat notifications link to; see [`crate::config::Config::dashboard_url`].
+    pub dashboard_url: Option<String>,
     /// The largest webhook body accepted.
     pub max_body_bytes: usize,
     /// Requests each tenant may make to `/v1` per minute.
@@ -99,6 +101,7 @@ impl Services {
     pub async fn connect(config: &Config) -> Result<Self, BackendError> {
         let settings = Settings {
             public_url: config.public_url.clone(),
+            dashboard_url: config.dashboard_url.clone(),
             max_body_bytes: config.max_body_bytes,
             api_requests_per_minute: config.api_requests_per_minute,
             address_policy: Arc::new(AddressPolicy::allowing(config.outbound_allow.clone())),

@@ -42,6 +42,9 @@ pub struct Config {
     pub backend: BackendConfig,
     /// The base URL webhook URLs are built on; derived from each request's Host when absent.
     pub public_url: Option<String>,
+    /// The tenants' dashboard, which chat notifications link to (`{dashboard}/endpoints/{id}`,
+    /// `/integrations/{id}`); the API's resource URLs under `public_url` when absent.
+    pub dashboard_url: Option<String>,
     /// The largest webhook body accepted.
     pub max_body_bytes: usize,
     /// Requests each tenant may make to `/v1` per minute.
@@ -87,6 +90,7 @@ impl Config {
                 data_dir: data_dir.into(),
             },
             public_url: None,
+            dashboard_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             api_requests_per_minute: crate::api::rate_limit::DEFAULT_REQUESTS_PER_MINUTE,
             outbound_allow: Vec::new(),
@@ -156,22 +160,12 @@ impl Config {
             "expected a positive number of seconds",
         )?
         .map_or(DEFAULT_JOB_LEASE, std::time::Duration::from_secs);
-        let public_url = match get("HOOKRAIL_PUBLIC_URL") {
-            None => None,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                Some(url.trim_end_matches('/').to_owned())
-            }
-            Some(url) => {
-                return Err(ConfigError::Invalid {
-                    name: "HOOKRAIL_PUBLIC_URL",
-                    value: url,
-                    reason: "expected an http:// or https:// URL",
-                })
-            }
-        };
+        let public_url = http_url("HOOKRAIL_PUBLIC_URL", get("HOOKRAIL_PUBLIC_URL"))?;
+        let dashboard_url = http_url("HOOKRAIL_DASHBOARD_URL", get("HOOKRAIL_DASHBOARD_URL"))?;
         Ok(Self {
             backend,
             public_url,
+            dashboard_url,
             max_body_bytes,
             api_requests_per_minute,
             outbound_allow,
@@ -199,6 +193,21 @@ fn positive<T: std::str::FromStr + PartialEq + Default>(
             })
     })
     .transpose()
+}
+
+/// An optional http(s) base URL setting, without its trailing slash.
+fn http_url(name: &'static str, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(Some(url.trim_end_matches('/').to_owned()))
+        }
+        Some(url) => Err(ConfigError::Invalid {
+            name,
+            value: url,
+            reason: "expected an http:// or https:// URL",
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ pub mod domain;
 pub mod ids;
 pub mod inbound;
 pub mod jobs;
+pub mod limits;
 pub mod load;
 pub mod oauth;
 pub mod outbound;

@@ -15,10 +15,14 @@ use super::pagination::{PageParams, Paged};
 use super::settings::{checked_schedule, schedule_change};
 use crate::backend::Services;
 use crate::clock::rfc3339;
-use crate::domain::endpoint::{validate_event_types, Endpoint, EndpointError};
+use crate::domain::circuit::{Circuit, EndpointHealth};
+use crate::domain::endpoint::{
+    validate_event_types, validate_rate_limit, Channel, Endpoint, EndpointError,
+};
+use crate::domain::integration::MASKED;
 use crate::ids::EndpointId;
 use crate::outbound::ssrf::{check_url, TargetError};
-use crate::repo::endpoints;
+use crate::repo::{endpoint_health, endpoints};
 
 /// A request to create an endpoint.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -40,6 +44,12 @@ pub struct CreateEndpoint {
     pub active: bool,
     /// Delays between attempts in seconds (the last repeats); the tenant's default when absent.
     pub retry_schedule: Option<Vec<u64>>,
+    /// Deliveries per minute (default 100); more wait for the next minute.
+    pub rate_limit_per_minute: Option<u32>,
+    /// `webhook` (default), or a chat channel — `slack`, `teams`, `discord` — whose `url` is
+    /// the incoming-webhook URL and whose deliveries are chat messages.
+    #[serde(default)]
+    pub channel: Channel,
 }
 
 fn default_true() -> bool {
@@ -63,6 +73,8 @@ pub struct UpdateEndpoint {
     pub active: Option<bool>,
     /// New retry delays in seconds; `[]` returns to the tenant's default.
     pub retry_schedule: Option<Vec<u64>>,
+    /// New deliveries-per-minute limit.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 /// An endpoint as the API shows it.
@@ -83,6 +95,15 @@ pub struct EndpointView {
     pub active: bool,
     /// This endpoint's retry delays in seconds, if it has its own.
     pub retry_schedule: Option<Vec<u64>>,
+    /// Deliveries per minute it receives.
+    pub rate_limit_per_minute: u32,
+    /// `webhook`, `slack`, `teams` or `discord`.
+    pub channel: Channel,
+    /// Why Hookrail disabled it (set `active: true` to resume; pending deliveries were kept).
+    pub disabled_reason: Option<String>,
+    /// Delivery health: consecutive failures and the circuit breaker (on single reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthView>,
     /// The signing secret (`whsec_…`): present only when created or rotated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -90,6 +111,42 @@ pub struct EndpointView {
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+/// An endpoint's delivery health.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthView {
+    /// `closed` (deliveries flow), `open` (deliveries wait out a cool-down) or `half_open`
+    /// (one probe delivery is in flight).
+    pub circuit: &'static str,
+    /// RFC 3339: when an open circuit lets its next probe delivery through.
+    pub circuit_retry_at: Option<String>,
+    /// Failed attempts since the last success (5 open the circuit, 100 disable the endpoint).
+    pub consecutive_failures: u32,
+    /// RFC 3339: when the current run of failures began.
+    pub failing_since: Option<String>,
+    /// The last failure (`503`, `timeout`, …).
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub last_failure_at: Option<String>,
+}
+
+impl From<&EndpointHealth> for HealthView {
+    fn from(health: &EndpointHealth) -> Self {
+        let (circuit, retry_at) = match health.circuit {
+            Circuit::Closed => ("closed", None),
+            Circuit::Open { until } => ("open", Some(rfc3339(until))),
+            Circuit::HalfOpen { .. } => ("half_open", None),
+        };
+        Self {
+            circuit,
+            circuit_retry_at: retry_at,
+            consecutive_failures: health.consecutive_failures,
+            failing_since: health.failing_since.map(rfc3339),
+            last_error: health.last_error.clone(),
+            last_failure_at: health.last_failure_at.map(rfc3339),
+        }
+    }
 }
 
 /// A newly issued signing secret.
@@ -104,15 +161,35 @@ pub struct RotatedSecret {
 fn view(endpoint: &Endpoint, secret: Option<String>) -> EndpointView {
     EndpointView {
         id: endpoint.id.to_string(),
-        url: endpoint.url.clone(),
+        url: shown_url(endpoint),
         event_types: endpoint.event_types.clone(),
         filters: endpoint.filters.clone(),
         description: endpoint.description.clone(),
         active: endpoint.active,
         retry_schedule: endpoint.retry_schedule.clone(),
+        rate_limit_per_minute: endpoint.rate_limit(),
+        channel: endpoint.channel,
+        disabled_reason: endpoint.disabled_reason.clone(),
+        health: None,
         secret,
         created_at: rfc3339(endpoint.created_at),
         updated_at: rfc3339(endpoint.updated_at),
+    }
+}
+
+/// A chat channel's URL carries its credential (Slack's and Discord's tokens, Teams' `sig`):
+/// only its scheme and host are shown back.
+fn shown_url(endpoint: &Endpoint) -> String {
+    if !endpoint.channel.is_chat() {
+        return endpoint.url.clone();
+    }
+    match url::Url::parse(&endpoint.url) {
+        Ok(url) => format!(
+            "{}://{}/{MASKED}",
+            url.scheme(),
+            url.host_str().unwrap_or("")
+        ),
+        Err(_) => MASKED.to_owned(),
     }
 }
 
@@ -165,6 +242,9 @@ pub async fn create_endpoint(
     if let Some(schedule) = &request.retry_schedule {
         checked_schedule(schedule)?;
     }
+    if let Some(per_minute) = request.rate_limit_per_minute {
+        validate_rate_limit(per_minute)?;
+    }
     let now = services.clock.now();
     let mut endpoint = Endpoint {
         id: EndpointId::generate(),
@@ -176,6 +256,9 @@ pub async fn create_endpoint(
         active: request.active,
         secrets: Vec::new(),
         retry_schedule: request.retry_schedule,
+        rate_limit_per_minute: request.rate_limit_per_minute,
+        channel: request.channel,
+        disabled_reason: None,
         created_at: now,
         updated_at: now,
     };
@@ -227,7 +310,10 @@ pub async fn get_endpoint(
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
     let (endpoint, _) = owned(&services, &tenant, &id).await?;
-    Ok(Json(view(&endpoint, None)))
+    let (record, _) = endpoint_health::get(services.store.as_ref(), &endpoint).await?;
+    let mut shown = view(&endpoint, None);
+    shown.health = Some(HealthView::from(&record.health));
+    Ok(Json(shown))
 }
 
 /// Change an endpoint.
@@ -270,10 +356,19 @@ pub async fn update_endpoint(
     if let Some(schedule) = request.retry_schedule {
         endpoint.retry_schedule = schedule_change(schedule)?;
     }
+    if let Some(per_minute) = request.rate_limit_per_minute {
+        validate_rate_limit(per_minute)?;
+        endpoint.rate_limit_per_minute = Some(per_minute);
+    }
     let reactivated = endpoint.active && request.active == Some(true);
+    if reactivated {
+        endpoint.disabled_reason = None;
+    }
     endpoint.updated_at = services.clock.now();
     endpoints::update(services.store.as_ref(), &endpoint, version).await?;
     if reactivated {
+        // A fresh start: the failures that tripped it are behind the tenant's fix.
+        endpoint_health::reset(services.store.as_ref(), &endpoint.id).await?;
         let resumed = crate::outbound::recovery::resume_parked(&services, &endpoint).await?;
         if resumed > 0 {
             tracing::info!(endpoint_id = %endpoint.id, resumed, "parked deliveries resumed");

@@ -1,5 +1,5 @@
-//! Per-tenant rate limits on `/v1`: a fixed one-minute window counted in the state store, so
-//! every function instance (and every `hookrail dev` worker) shares one count per tenant.
+//! Per-tenant rate limits on `/v1`: a fixed one-minute window ([`crate::limits`]) shared by
+//! every function instance.
 //! Every answer says where the tenant stands (`X-RateLimit-Limit`, `-Remaining`, `-Reset`);
 //! a request over the limit gets 429 with `Retry-After`.
 
@@ -16,8 +16,6 @@ use crate::backend::Services;
 /// Requests per tenant per minute when nothing else is configured.
 pub const DEFAULT_REQUESTS_PER_MINUTE: u32 = 600;
 
-const WINDOW_SECS: i64 = 60;
-
 fn set(headers: &mut HeaderMap, name: &'static str, value: i64) {
     if let Ok(value) = HeaderValue::from_str(&value.to_string()) {
         headers.insert(HeaderName::from_static(name), value);
@@ -33,17 +31,16 @@ pub async fn limit_per_tenant(
     let Some(AuthTenant(tenant)) = request.extensions().get::<AuthTenant>().cloned() else {
         return next.run(request).await;
     };
-    let limit = i64::from(services.settings.api_requests_per_minute);
     let now = services.clock.now();
-    let window = now - now.rem_euclid(WINDOW_SECS);
-    let reset = window + WINDOW_SECS;
-    let counter = format!("ratelimit#{tenant}#{window}");
-    let count = match services
-        .store
-        .increment(&counter, "count", 1, reset + WINDOW_SECS)
-        .await
+    let counted = match crate::limits::count(
+        services.store.as_ref(),
+        &format!("ratelimit#{tenant}"),
+        services.settings.api_requests_per_minute,
+        now,
+    )
+    .await
     {
-        Ok(count) => count,
+        Ok(counted) => counted,
         Err(error) => {
             // The limit protects the service; an outage of its counter must not take the
             // whole API down with it, so the request goes through and the log says why.
@@ -51,7 +48,8 @@ pub async fn limit_per_tenant(
             return next.run(request).await;
         }
     };
-    let mut response = if count > limit {
+    let (limit, reset) = (counted.limit, counted.reset);
+    let mut response = if counted.is_over() {
         let retry_after = (reset - now).max(1);
         tracing::info!(tenant_id = %tenant, limit, "tenant over its API rate limit");
         let mut response = ApiError::new(
@@ -68,7 +66,7 @@ pub async fn limit_per_tenant(
     };
     let headers = response.headers_mut();
     set(headers, "x-ratelimit-limit", limit);
-    set(headers, "x-ratelimit-remaining", (limit - count).max(0));
+    set(headers, "x-ratelimit-remaining", counted.remaining());
     set(headers, "x-ratelimit-reset", reset);
     response
 }

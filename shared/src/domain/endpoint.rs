@@ -15,6 +15,33 @@ pub const SECRET_OVERLAP_SECS: i64 = 24 * 3600;
 /// The most event types one endpoint may subscribe to.
 pub const MAX_EVENT_TYPES: usize = 100;
 
+/// Deliveries per minute an endpoint receives unless it says otherwise.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
+/// The highest per-minute rate an endpoint may ask for.
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
+
+/// What an endpoint is, and so what its deliveries look like.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A tenant's webhook receiver: the event as JSON, signed.
+    #[default]
+    Webhook,
+    /// A Slack incoming webhook: a Block Kit message.
+    Slack,
+    /// A Microsoft Teams incoming webhook or workflow: an Adaptive Card.
+    Teams,
+    /// A Discord webhook: an embed.
+    Discord,
+}
+
+impl Channel {
+    /// Whether deliveries are chat messages (whose URL is itself the secret).
+    pub fn is_chat(self) -> bool {
+        self != Self::Webhook
+    }
+}
+
 /// One signing secret of an endpoint, sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSecret {
@@ -49,6 +76,15 @@ pub struct Endpoint {
     /// absent.
     #[serde(default)]
     pub retry_schedule: Option<Vec<u64>>,
+    /// Deliveries per minute; [`DEFAULT_RATE_LIMIT_PER_MINUTE`] when absent.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
+    /// What the endpoint is.
+    #[serde(default)]
+    pub channel: Channel,
+    /// Why Hookrail disabled the endpoint, while it is disabled for that.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -64,6 +100,20 @@ impl Endpoint {
                 .iter()
                 .any(|pattern| type_matches(pattern, event_type))
             && filters_match(&self.filters, data)
+    }
+
+    /// Whether an event reports on this very endpoint (`endpoint.circuit_opened` about it, say):
+    /// such an event is never delivered to it, so a failing endpoint or channel does not loop
+    /// its own failure notices back into itself.
+    pub fn is_reported_on(&self, event_type: &str, data: &Value) -> bool {
+        event_type.starts_with("endpoint.")
+            && data.get("endpoint_id").and_then(Value::as_str) == Some(self.id.as_str())
+    }
+
+    /// Deliveries per minute it takes.
+    pub fn rate_limit(&self) -> u32 {
+        self.rate_limit_per_minute
+            .unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE)
     }
 
     /// The secrets that still sign at `now`, newest first.
@@ -150,6 +200,18 @@ pub fn validate_pattern(pattern: &str) -> Result<(), EndpointError> {
     }
 }
 
+/// Checks a per-minute delivery rate.
+pub fn validate_rate_limit(per_minute: u32) -> Result<(), EndpointError> {
+    if (1..=MAX_RATE_LIMIT_PER_MINUTE).contains(&per_minute) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "rate_limit_per_minute",
+            format!("must be 1 to {MAX_RATE_LIMIT_PER_MINUTE}"),
+        ))
+    }
+}
+
 /// Checks a subscription list.
 pub fn validate_event_types(patterns: &[String]) -> Result<(), EndpointError> {
     if patterns.is_empty() {
@@ -184,6 +246,9 @@ mod tests {
             active: true,
             secrets: Vec::new(),
             retry_schedule: None,
+            rate_limit_per_minute: None,
+            channel: Channel::Webhook,
+            disabled_reason: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -1,5 +1,6 @@
 //! Plain types and rules: no AWS types, no I/O.
 
+pub mod circuit;
 pub mod connection;
 pub mod endpoint;
 pub mod event;

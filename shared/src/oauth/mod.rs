@@ -17,8 +17,6 @@ use serde_json::Value;
 use crate::backend::Services;
 use crate::catalog::{CatalogError, OAuthSpec, Provider};
 use crate::domain::integration::Integration;
-use crate::ids::TenantId;
-use crate::outbound::publish::{publish, NewMessage};
 use crate::repo::{integrations, RepoError};
 use crate::secrets::SecretsError;
 use client::{ClientAuth, TokenError};
@@ -139,27 +137,6 @@ pub fn check_vendor_url(services: &Services, url: &str) -> Result<(), OAuthError
     crate::outbound::ssrf::check_url(url, &services.settings.address_policy)
         .map(|_| ())
         .map_err(|e| OAuthError::Blocked(e.to_string()))
-}
-
-/// Tells the tenant something happened to a connection, as an event to its endpoints. A
-/// failure is logged: the state change it reports is already stored and visible in the API.
-pub async fn notify_tenant(
-    services: &Services,
-    tenant: &TenantId,
-    event_type: &str,
-    data: Value,
-    idempotency_key: String,
-) {
-    let message = NewMessage {
-        tenant_id: tenant.clone(),
-        event_type: event_type.to_owned(),
-        data,
-        idempotency_key: Some(idempotency_key),
-        test: false,
-    };
-    if let Err(error) = publish(services, message).await {
-        tracing::error!(%error, tenant_id = %tenant, event_type, "tenant notification not published");
-    }
 }
 
 /// Seals a token response into a [`TokenSet`]. A response without a refresh token keeps the

@@ -13,14 +13,14 @@ use serde_json::json;
 
 use super::client::{request_token, Grant, TokenError};
 use super::{
-    check_vendor_url, client_auth, notify_tenant, oauth_provider, public_values, render,
-    seal_grant, OAuthError,
+    check_vendor_url, client_auth, oauth_provider, public_values, render, seal_grant, OAuthError,
 };
 use crate::backend::Services;
 use crate::catalog::AuthKind;
 use crate::domain::connection::{AfterFailure, ConnectionStatus, Credentials, RefreshFailure};
 use crate::domain::integration::Integration;
 use crate::ids::IntegrationId;
+use crate::outbound::publish::notify_tenant;
 use crate::repo::audit::{record_or_log, AuditEntry, AuditKind};
 use crate::repo::credentials;
 use crate::repo::{integrations, RepoError};

@@ -5,6 +5,11 @@
 //! lost) cannot send it twice while the claim holds. The attempt and the state it leads to are
 //! written in one transaction before the retry is queued; if queueing fails, the scheduler
 //! finds the delivery by its due time.
+//!
+//! Before that, the endpoint's protections: an open circuit breaker or a spent per-minute rate
+//! makes the delivery wait (due later, no attempt counted); after it, the attempt's result moves
+//! the endpoint's health, which may open the circuit or disable the endpoint — and the tenant
+//! hears about it.
 
 use std::time::{Duration, Instant};
 
@@ -13,13 +18,15 @@ use serde_json::json;
 
 use crate::backend::Services;
 use crate::clock::rfc3339;
+use crate::domain::circuit::{Admission, Change, Circuit};
 use crate::domain::retry::{Decision, Outcome, RetryPolicy};
 use crate::ids::DeliveryId;
 use crate::jobs::{Job, JobError};
+use crate::outbound::publish::notify_tenant;
 use crate::outbound::ssrf::{Blocked, TargetError};
 use crate::queue::MAX_DELAY;
 use crate::repo::deliveries::{self, Attempt, Delivery, DeliveryStatus};
-use crate::repo::{endpoints, messages, RepoError};
+use crate::repo::{endpoint_health, endpoints, messages, RepoError};
 
 /// How much of an answer's body is kept.
 const RESPONSE_PREVIEW_BYTES: usize = 1024;
@@ -43,6 +50,14 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
         return Ok(());
     };
     if delivery.status != DeliveryStatus::Pending || delivery.attempts >= attempt {
+        return Ok(());
+    }
+    if delivery
+        .next_attempt_at
+        .is_some_and(|due| due > now + EARLY_TOLERANCE_SECS)
+    {
+        // A duplicate of a job that was moved later (a wait, a retry); the delivery's own job
+        // or the scheduler brings it back when it is due.
         return Ok(());
     }
     if delivery
@@ -79,6 +94,43 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
 
     // The claim outlives the HTTP timeout plus recording, as the job lease does.
     let lease = i64::try_from(services.settings.job_lease.as_secs()).unwrap_or(i64::MAX);
+    let (mut health, health_version) = endpoint_health::get(store, &endpoint)
+        .await
+        .map_err(JobError::retry)?;
+    let admission = health.health.admit(now);
+    if let Admission::WaitUntil(at) = admission {
+        return wait(
+            services,
+            delivery,
+            version,
+            at,
+            "the endpoint's circuit is open",
+        )
+        .await;
+    }
+    if let Some(at) = rate_slot(services, &endpoint, now).await {
+        return wait(services, delivery, version, at, "the endpoint's rate limit").await;
+    }
+    if admission == Admission::Probe {
+        health.health.start_probe(now.saturating_add(lease));
+        match endpoint_health::put(store, &health, health_version).await {
+            Ok(()) => {
+                tracing::info!(endpoint_id = %endpoint.id, delivery_id = %delivery.id, "circuit half-open: probe delivery");
+            }
+            Err(RepoError::Conflict) => {
+                // Another dispatcher took the probe; look again once it has had time to answer.
+                return wait(
+                    services,
+                    delivery,
+                    version,
+                    now + 5,
+                    "another probe is in flight",
+                )
+                .await;
+            }
+            Err(other) => return Err(JobError::retry(other)),
+        }
+    }
     delivery.claim = Some((attempt, now.saturating_add(lease)));
     let version = match deliveries::save(store, &delivery, version).await {
         Ok(version) => version,
@@ -86,17 +138,23 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
         Err(other) => return Err(JobError::retry(other)),
     };
 
-    let mut body = json!({
-        "id": message.id,
-        "type": message.event_type,
-        "occurred_at": rfc3339(message.occurred_at),
-        "tenant_id": message.tenant_id,
-        "data": message.data,
-        "delivery_attempt": attempt,
-    });
-    if message.test {
-        body["test"] = json!(true);
-    }
+    let body = if endpoint.channel.is_chat() {
+        let links = super::chat::LinkBase::from_settings(&services.settings);
+        super::chat::render(endpoint.channel, &message, links.as_ref())
+    } else {
+        let mut body = json!({
+            "id": message.id,
+            "type": message.event_type,
+            "occurred_at": rfc3339(message.occurred_at),
+            "tenant_id": message.tenant_id,
+            "data": message.data,
+            "delivery_attempt": attempt,
+        });
+        if message.test {
+            body["test"] = json!(true);
+        }
+        body
+    };
     let body = serde_json::to_vec(&body).map_err(JobError::retry)?;
     let secrets = endpoints::open_live_secrets(&services.sealer, &endpoint, now)
         .await
@@ -148,6 +206,7 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
             delivery.dead_reason = Some("the endpoint answered 410 Gone and was disabled".into());
         }
     }
+    let failure = failure_words(&response);
     let record = Attempt {
         number: attempt,
         at: now,
@@ -183,10 +242,146 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
                 }
             }
         }
-        Decision::DisableEndpoint => disable_endpoint(services, &delivery).await,
+        Decision::DisableEndpoint => {
+            disable_endpoint(services, &endpoint, "it answered 410 Gone").await;
+        }
         Decision::Delivered | Decision::GiveUp(_) => {}
     }
+    let window = policy.server_error_window_secs;
+    let change = endpoint_health::update(store, &endpoint, |health| match &failure {
+        None => health.record_success(),
+        Some(words) => health.record_failure(now, words, window),
+    })
+    .await;
+    match change {
+        Ok(change) => report_change(services, &endpoint, change, now).await,
+        Err(error) => {
+            tracing::warn!(endpoint_id = %endpoint.id, %error, "endpoint health not recorded");
+        }
+    }
     Ok(())
+}
+
+/// A tolerance for jobs that arrive a little before their due time (clocks differ).
+const EARLY_TOLERANCE_SECS: i64 = 2;
+
+/// The failure in a few words (`503`, `timeout`), or `None` for a success.
+fn failure_words(response: &Response) -> Option<String> {
+    match response.outcome {
+        Outcome::Success { .. } => None,
+        _ => Some(match (response.status_code, response.error_kind) {
+            (Some(status), _) => format!("HTTP {status}"),
+            (None, Some(kind)) => kind.to_owned(),
+            (None, None) => "failed".to_owned(),
+        }),
+    }
+}
+
+/// When the delivery may go under the endpoint's per-minute limit: `None` now, else the time
+/// of a free slot. The count is shared by every dispatcher through the state store; when the
+/// store cannot count, the delivery goes (the limit protects the receiver, a stall would hurt
+/// every tenant).
+async fn rate_slot(
+    services: &Services,
+    endpoint: &crate::domain::endpoint::Endpoint,
+    now: i64,
+) -> Option<i64> {
+    let key = format!("eprate#{}", endpoint.id);
+    match crate::limits::count(services.store.as_ref(), &key, endpoint.rate_limit(), now).await {
+        Ok(counted) => counted.slot(),
+        Err(error) => {
+            tracing::warn!(endpoint_id = %endpoint.id, %error, "rate counter unavailable; delivery not held back");
+            None
+        }
+    }
+}
+
+/// Moves a delivery's next attempt to `at` without making one: nothing is counted against it.
+async fn wait(
+    services: &Services,
+    mut delivery: Delivery,
+    version: u64,
+    at: i64,
+    why: &str,
+) -> Result<(), JobError> {
+    let now = services.clock.now();
+    let attempt = delivery.attempts + 1;
+    delivery.next_attempt_at = Some(at);
+    delivery.updated_at = now;
+    match deliveries::save(services.store.as_ref(), &delivery, version).await {
+        Ok(_) => {}
+        Err(RepoError::Conflict) => return Ok(()),
+        Err(other) => return Err(JobError::retry(other)),
+    }
+    tracing::debug!(delivery_id = %delivery.id, endpoint_id = %delivery.endpoint_id, at, why, "delivery waits");
+    let delay = Duration::from_secs(u64::try_from(at - now).unwrap_or(0));
+    if delay <= MAX_DELAY {
+        let job = Job::Deliver {
+            delivery_id: delivery.id.clone(),
+            attempt,
+        };
+        if let Err(error) = job.enqueue(services, delay).await {
+            tracing::warn!(delivery_id = %delivery.id, error = %error, "wait not queued; the scheduler will find it");
+        }
+    }
+    Ok(())
+}
+
+/// Tells the tenant (and the log) what an attempt did to its endpoint.
+async fn report_change(
+    services: &Services,
+    endpoint: &crate::domain::endpoint::Endpoint,
+    change: Change,
+    now: i64,
+) {
+    let health = match change {
+        Change::None => return,
+        _ => match endpoint_health::get(services.store.as_ref(), endpoint).await {
+            Ok((record, _)) => record.health,
+            Err(_) => Default::default(),
+        },
+    };
+    let mut data = json!({
+        "endpoint_id": endpoint.id,
+        "url": endpoint_url_for_people(endpoint),
+        "description": endpoint.description,
+        "consecutive_failures": health.consecutive_failures,
+        "last_error": health.last_error,
+    });
+    let event_type = match change {
+        Change::None => return,
+        Change::Opened => {
+            if let Circuit::Open { until } = health.circuit {
+                data["retry_at"] = json!(rfc3339(until));
+            }
+            tracing::warn!(endpoint_id = %endpoint.id, failures = health.consecutive_failures, "circuit opened");
+            "endpoint.circuit_opened"
+        }
+        Change::Closed => {
+            tracing::info!(endpoint_id = %endpoint.id, "circuit closed");
+            "endpoint.circuit_closed"
+        }
+        Change::Disable => {
+            let reason = format!(
+                "it failed {} times in a row since {} (last: {})",
+                health.consecutive_failures,
+                health.failing_since.map(rfc3339).unwrap_or_default(),
+                health.last_error.as_deref().unwrap_or("unknown"),
+            );
+            disable_endpoint(services, endpoint, &reason).await;
+            return;
+        }
+    };
+    let key = format!("{event_type}:{}:{now}", endpoint.id);
+    notify_tenant(services, &endpoint.tenant_id, event_type, data, key).await;
+}
+
+/// An endpoint's URL as notifications show it: a chat channel's URL is its credential.
+pub(crate) fn endpoint_url_for_people(endpoint: &crate::domain::endpoint::Endpoint) -> String {
+    if endpoint.channel.is_chat() {
+        return format!("{:?} channel", endpoint.channel).to_lowercase();
+    }
+    endpoint.url.clone()
 }
 
 /// The endpoint's own schedule, else its tenant's, else the default.
@@ -320,21 +515,56 @@ async fn give_up(
     }
 }
 
-async fn disable_endpoint(services: &Services, delivery: &Delivery) {
+/// Disables an endpoint Hookrail gave up on, keeps why, and tells the tenant. Its pending
+/// deliveries are kept (parked on their next turn) and resume when the tenant re-enables it.
+async fn disable_endpoint(
+    services: &Services,
+    endpoint: &crate::domain::endpoint::Endpoint,
+    reason: &str,
+) {
     let store = services.store.as_ref();
-    match endpoints::get_any(store, &delivery.endpoint_id).await {
-        Ok(Some((mut endpoint, version))) => {
-            endpoint.active = false;
-            endpoint.updated_at = services.clock.now();
-            if let Err(error) = endpoints::update(store, &endpoint, version).await {
-                tracing::warn!(endpoint_id = %endpoint.id, error = %error, "endpoint answered 410 but could not be disabled");
-            } else {
-                tracing::warn!(endpoint_id = %endpoint.id, "endpoint answered 410 Gone and was disabled");
+    let now = services.clock.now();
+    for _ in 0..5 {
+        let current = match endpoints::get_any(store, &endpoint.id).await {
+            Ok(Some(current)) => current,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(endpoint_id = %endpoint.id, %error, reason, "endpoint to disable could not be read");
+                return;
             }
+        };
+        let (mut current, version) = current;
+        if !current.active {
+            return;
         }
-        Ok(None) => {}
-        Err(error) => {
-            tracing::warn!(endpoint_id = %delivery.endpoint_id, error = %error, "endpoint answered 410 but could not be read");
+        current.active = false;
+        current.disabled_reason = Some(reason.to_owned());
+        current.updated_at = now;
+        match endpoints::update(store, &current, version).await {
+            Ok(()) => {
+                tracing::warn!(endpoint_id = %endpoint.id, reason, "endpoint disabled");
+                let data = json!({
+                    "endpoint_id": endpoint.id,
+                    "url": endpoint_url_for_people(endpoint),
+                    "description": endpoint.description,
+                    "reason": reason,
+                });
+                let key = format!("endpoint.disabled:{}:{now}", endpoint.id);
+                notify_tenant(
+                    services,
+                    &endpoint.tenant_id,
+                    "endpoint.disabled",
+                    data,
+                    key,
+                )
+                .await;
+                return;
+            }
+            Err(RepoError::Conflict) => continue,
+            Err(error) => {
+                tracing::error!(endpoint_id = %endpoint.id, %error, reason, "endpoint could not be disabled");
+                return;
+            }
         }
     }
 }

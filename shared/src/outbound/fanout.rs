@@ -35,6 +35,7 @@ pub async fn fan_out(services: &Services, message_id: &MessageId) -> Result<(), 
         for endpoint in page
             .iter()
             .filter(|e| e.wants(&message.event_type, &message.data))
+            .filter(|e| !e.is_reported_on(&message.event_type, &message.data))
         {
             let delivery = Delivery::pending(
                 &message.tenant_id,

@@ -75,3 +75,25 @@ pub async fn publish(
     .map_err(|e| PublishError::Queue(e.to_string()))?;
     Ok((id, is_new))
 }
+
+/// Tells the tenant something happened (to a connection, an endpoint), as an event to its
+/// endpoints and chat channels. A failure is logged, never raised: the state change it reports
+/// is already stored and visible in the API, and the flow that noticed it must go on.
+pub async fn notify_tenant(
+    services: &Services,
+    tenant: &TenantId,
+    event_type: &str,
+    data: serde_json::Value,
+    idempotency_key: String,
+) {
+    let message = NewMessage {
+        tenant_id: tenant.clone(),
+        event_type: event_type.to_owned(),
+        data,
+        idempotency_key: Some(idempotency_key),
+        test: false,
+    };
+    if let Err(error) = publish(services, message).await {
+        tracing::error!(%error, tenant_id = %tenant, event_type, "tenant notification not published");
+    }
+}

@@ -166,6 +166,9 @@ mod tests {
             active: true,
             secrets: Vec::new(),
             retry_schedule: None,
+            rate_limit_per_minute: None,
+            channel: Default::default(),
+            disabled_reason: None,
             created_at: now,
             updated_at: now,
         };

@@ -101,10 +101,13 @@ pub async fn update(
     super::replace(store, item(endpoint, version + 1)?, version).await
 }
 
-/// Deletes an endpoint and its sealed secrets.
+/// Deletes an endpoint, its sealed secrets and its health.
 pub async fn delete(store: &dyn StateStore, id: &EndpointId) -> Result<(), RepoError> {
     store
-        .write(vec![WriteOp::delete(pk(id), "ep", Condition::None)])
+        .write(vec![
+            WriteOp::delete(pk(id), "ep", Condition::None),
+            super::endpoint_health::delete_op(id),
+        ])
         .await?;
     Ok(())
 }

@@ -41,7 +41,23 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
     (
         "endpoint.disabled",
-        "An endpoint was disabled (410 Gone, or failing for too long).",
+        "Hookrail disabled an endpoint (410 Gone, 100 failures in a row, or failing through its whole retry window); its pending deliveries wait for it to be re-enabled.",
+    ),
+    (
+        "endpoint.circuit_opened",
+        "An endpoint failed 5 times in a row: deliveries to it wait while single probe deliveries test it.",
+    ),
+    (
+        "endpoint.circuit_closed",
+        "An endpoint whose circuit was open accepted a probe delivery; waiting deliveries resume.",
+    ),
+    (
+        "integration.failing",
+        "A connection's scheduled health probe failed (red), after passing before.",
+    ),
+    (
+        "integration.recovered",
+        "A connection whose health probe was failing passes it again.",
     ),
     (
         "integration.needs_reconnect",

@@ -6,6 +6,8 @@
 //! | API key | `key#{sha256}` | `key` | gsi1: `tnt#{id}#keys` |
 //! | integration | `int#{id}` | `int` | gsi1: `tnt#{id}#int` |
 //! | endpoint | `ep#{id}` | `ep` | gsi1: `tnt#{id}#ep` |
+//! | endpoint health | `ep#{id}` | `health` | gsi1: `ep#troubled` (while failing) |
+//! | window counter | `ratelimit#{tenant}#{window}`, `eprate#{endpoint}#{window}` | `count` | (TTL) |
 //! | event state | `evt#{id}` | `state` | gsi1: `int#{id}#evt`, gsi2: `int#{id}#evt#{STATUS}` |
 //! | event payload | `evt#{id}` | `body#{n}` | |
 //! | dedupe marker | `dedupe#{integration}#{key}` | `dedupe` | |
@@ -19,6 +21,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod deliveries;
+pub mod endpoint_health;
 pub mod endpoints;
 pub mod event_types;
 pub mod events;
