@@ -198,3 +198,13 @@ async fn oauth_refresh_sample_is_an_eventbridge_event_the_refresher_runs_on() {
         .expect("run");
     assert_eq!(report, hookrail::oauth::refresh::RunReport::default());
 }
+
+#[tokio::test]
+async fn health_probe_sample_is_an_eventbridge_event_the_probe_runs_on() {
+    let event: serde_json::Value =
+        serde_json::from_str(&sample("health-probe.json")).expect("json");
+    assert_eq!(event["detail-type"], "Scheduled Event");
+    let (_dir, services) = services_at(hookrail::clock::unix_now()).await;
+    let report = hookrail::health::run_once(&services).await.expect("run");
+    assert_eq!(report, hookrail::health::RunReport::default());
+}

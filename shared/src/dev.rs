@@ -169,6 +169,11 @@ impl DevServer {
             crate::oauth::refresh::INTERVAL,
             stopped.clone(),
         )));
+        tasks.push(tokio::spawn(crate::health::run_every(
+            services.clone(),
+            crate::health::INTERVAL,
+            stopped.clone(),
+        )));
         tasks.push(tokio::spawn(crate::outbound::scheduler::run_every(
             services,
             crate::outbound::scheduler::INTERVAL,

@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod config;
 pub mod dev;
 pub mod domain;
+pub mod health;
 pub mod ids;
 pub mod inbound;
 pub mod jobs;

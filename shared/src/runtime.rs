@@ -185,6 +185,25 @@ pub async fn serve_lambda_oauth_refresh(services: Services) -> Result<(), StartE
         .map_err(|e| StartError::Lambda(e.to_string()))
 }
 
+/// Serves a scheduled (EventBridge) trigger of the health probe.
+pub async fn serve_lambda_health_probe(services: Services) -> Result<(), StartError> {
+    let handler = lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let services = services.clone();
+            async move {
+                crate::health::run_once(&services)
+                    .await
+                    .map(|report| serde_json::json!(report))
+                    // A failed run is reported to Lambda; the next run probes everything again.
+                    .map_err(|e| lambda_runtime::Diagnostic::from(e.to_string()))
+            }
+        },
+    );
+    lambda_runtime::run(handler)
+        .await
+        .map_err(|e| StartError::Lambda(e.to_string()))
+}
+
 /// Serves a scheduled (EventBridge) trigger of the retry scheduler.
 pub async fn serve_lambda_retry_scheduler(services: Services) -> Result<(), StartError> {
     let handler = lambda_runtime::service_fn(

@@ -145,7 +145,8 @@ def check_slack(body: Any, raw: bytes) -> List[str]:
                     problems.append(f"{where}.fields[{j}].text: {len(field['text'])} characters, at most {SLACK_MAX_SECTION_FIELD}")
 
         # Links: buttons with a url, and mrkdwn <url|text> links.
-        for j, element in enumerate(original.get("elements") or [] if original.get("type") == "actions" else []):
+        buttons = original.get("elements") if original.get("type") == "actions" else None
+        for j, element in enumerate(buttons if isinstance(buttons, list) else []):
             if isinstance(element, dict) and "url" in element:
                 if is_http_url(element["url"]):
                     links.append(element["url"])
@@ -156,7 +157,7 @@ def check_slack(body: Any, raw: bytes) -> List[str]:
                 links.append(original["accessory"]["url"])
             else:
                 problems.append(f"{where}.accessory.url: not an absolute http(s) URL")
-        for part, text_object in slack_text_objects(original):
+        for _, text_object in slack_text_objects(original):
             if text_object.get("type") == "mrkdwn":
                 links.extend(SLACK_MRKDWN_LINK.findall(text_object.get("text") or ""))
 

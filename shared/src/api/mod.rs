@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod integrations;
 pub mod messages;
 pub mod pagination;
@@ -79,6 +80,7 @@ fn documented_routes() -> (Router<Services>, utoipa::openapi::OpenApi) {
             integrations::update_integration,
             integrations::delete_integration
         ))
+        .routes(routes!(health::integrations_status))
         .routes(routes!(integrations::list_vendors))
         .routes(routes!(providers::list_providers))
         .routes(routes!(providers::get_provider))

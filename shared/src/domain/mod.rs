@@ -4,6 +4,7 @@ pub mod circuit;
 pub mod connection;
 pub mod endpoint;
 pub mod event;
+pub mod health;
 pub mod integration;
 pub mod retry;
 pub mod tenant;

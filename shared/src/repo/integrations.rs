@@ -120,10 +120,12 @@ pub async fn update(
     super::replace(store, item(integration, version + 1)?, version).await
 }
 
-/// Deletes an integration and, with it, its sealed secrets and OAuth tokens, in one write.
+/// Deletes an integration and, with it, its sealed secrets, OAuth tokens and health summary,
+/// in one write.
 pub async fn delete(store: &dyn StateStore, id: &IntegrationId) -> Result<(), RepoError> {
     let mut ops = vec![WriteOp::delete(pk(id), "int", Condition::None)];
     ops.extend(super::credentials::wipe_ops(id));
+    ops.push(super::probes::wipe_op(id));
     store.write(ops).await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! | item | pk | sk | indexes |
 //! |---|---|---|---|
-//! | tenant | `tnt#{id}` | `tenant` | |
+//! | tenant | `tnt#{id}` | `tenant` | gsi1: `tenants` |
 //! | API key | `key#{sha256}` | `key` | gsi1: `tnt#{id}#keys` |
 //! | integration | `int#{id}` | `int` | gsi1: `tnt#{id}#int` |
 //! | endpoint | `ep#{id}` | `ep` | gsi1: `tnt#{id}#ep` |
@@ -15,6 +15,8 @@
 //! | refresh lease | `int#{id}` | `lease#refresh` | (TTL) |
 //! | consent in flight | `oauthstate#{state}` | `state` | (TTL 10 min) |
 //! | default connection | `tnt#{id}` | `default#{vendor}` | |
+//! | probe (24 h) | `int#{id}#probes` | `{at}` | (TTL) |
+//! | connection health | `int#{id}` | `health` | gsi1: `int#red` (while red) |
 //! | audit entry | `tnt#{id}#audit` | `{at}#{aud id}` | gsi1: `int#{id}#audit` |
 //! | operator secret (embedded) | `opsecret#{name}` | `secret` | |
 
@@ -27,6 +29,7 @@ pub mod event_types;
 pub mod events;
 pub mod integrations;
 pub mod messages;
+pub mod probes;
 pub mod tenants;
 
 use crate::store::{Item, StoreError};

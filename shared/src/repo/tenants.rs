@@ -32,14 +32,35 @@ pub async fn create(
     let key = generate_api_key();
     store
         .write(vec![
-            WriteOp::put(
-                Item::new(tenant_pk(&tenant.id), "tenant", encode(&tenant)?),
-                Condition::NotExists,
-            ),
+            WriteOp::put(tenant_item(&tenant)?, Condition::NotExists),
             WriteOp::put(key_item(&tenant.id, &key, now)?, Condition::NotExists),
         ])
         .await?;
     Ok((tenant, key))
+}
+
+/// The gsi1 partition listing every tenant, for the jobs that work across tenants (health
+/// probes, `hookrail status`).
+const ALL_TENANTS: &str = "tenants";
+
+fn tenant_item(tenant: &Tenant) -> Result<Item, RepoError> {
+    let mut item = Item::new(tenant_pk(&tenant.id), "tenant", encode(tenant)?);
+    item.gsi1 = Some(IndexKey::new(ALL_TENANTS, tenant.id.as_str()));
+    Ok(item)
+}
+
+/// One page of all tenants.
+pub async fn list_all(
+    store: &dyn StateStore,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<Tenant>, Option<String>), RepoError> {
+    let mut query = crate::store::Query::new(crate::store::Index::Gsi1, ALL_TENANTS);
+    query.limit = limit;
+    query.cursor = cursor;
+    let page = store.query(query).await?;
+    let tenants = page.items.iter().map(decode).collect::<Result<_, _>>()?;
+    Ok((tenants, page.next_cursor))
 }
 
 fn key_item(tenant: &TenantId, key: &str, now: i64) -> Result<Item, RepoError> {
