@@ -211,3 +211,116 @@ pub fn field<'a>(value: &'a Value, name: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("no {name} in {value}"))
 }
+
+/// A script status that makes the receiver hang instead of answering.
+pub const HANG: u16 = 599;
+
+/// A tenant's endpoint played by a real HTTP server on loopback: it records every request and
+/// answers each path with the next status of its script (the last one repeats).
+pub struct Receiver {
+    pub base: String,
+    scripts: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u16>>>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Receiver {
+    pub async fn start(scripts: &[(&str, &[u16])]) -> Self {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex};
+        let scripts: Arc<Mutex<HashMap<String, Vec<u16>>>> = Arc::new(Mutex::new(
+            scripts
+                .iter()
+                .map(|(path, statuses)| ((*path).to_owned(), statuses.to_vec()))
+                .collect(),
+        ));
+        let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let app = axum::Router::new().fallback({
+            let (scripts, seen) = (scripts.clone(), seen.clone());
+            move |uri: http::Uri, headers: http::HeaderMap, body: axum::body::Bytes| {
+                let (scripts, seen) = (scripts.clone(), seen.clone());
+                async move {
+                    let path = uri.path().to_owned();
+                    seen.lock().expect("lock").push(Received {
+                        path: path.clone(),
+                        headers,
+                        body: body.to_vec(),
+                    });
+                    let status = {
+                        let mut scripts = scripts.lock().expect("lock");
+                        let script = scripts.entry(path).or_insert_with(|| vec![200]);
+                        if script.len() > 1 {
+                            script.remove(0)
+                        } else {
+                            script[0]
+                        }
+                    };
+                    if status == HANG {
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                    let mut headers = http::HeaderMap::new();
+                    if status == 429 {
+                        headers.insert("retry-after", http::HeaderValue::from_static("120"));
+                    }
+                    if status == 302 {
+                        headers.insert("location", http::HeaderValue::from_static("/elsewhere"));
+                    }
+                    (
+                        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK),
+                        headers,
+                        format!("answer {status}"),
+                    )
+                }
+            }
+        });
+        let base = serve(app).await;
+        Self {
+            base,
+            scripts,
+            seen,
+        }
+    }
+
+    /// Answers `path` with `statuses` from now on (the last one repeats).
+    pub fn script(&self, path: &str, statuses: &[u16]) {
+        self.scripts
+            .lock()
+            .expect("lock")
+            .insert(path.to_owned(), statuses.to_vec());
+    }
+
+    pub fn received(&self, path: &str) -> Vec<Received> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub async fn wait_for(&self, path: &str, count: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            let got = self.received(path);
+            if got.len() >= count {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{path} received {} requests, expected {count}",
+            self.received(path).len()
+        );
+    }
+}
+
+pub fn open_loopback(config: &mut hookrail::config::Config) {
+    config.outbound_allow =
+        hookrail::outbound::ssrf::AddressPolicy::parse_allow_list("127.0.0.0/8").expect("cidr");
+}

@@ -13,6 +13,9 @@ pub const DISABLE_AFTER: u32 = 100;
 pub const FIRST_COOL_DOWN_SECS: i64 = 60;
 /// The longest cool-down (seconds).
 pub const MAX_COOL_DOWN_SECS: i64 = 3600;
+/// While a probe is in flight, waiting deliveries look again this often (seconds), so they
+/// follow soon after it closes the circuit.
+pub const HALF_OPEN_RECHECK_SECS: i64 = 5;
 
 /// The breaker's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -81,7 +84,7 @@ impl EndpointHealth {
             Circuit::Closed => Admission::Send,
             Circuit::Open { until } if now < until => Admission::WaitUntil(until),
             Circuit::HalfOpen { probe_until } if now < probe_until => {
-                Admission::WaitUntil(probe_until)
+                Admission::WaitUntil(probe_until.min(now + HALF_OPEN_RECHECK_SECS))
             }
             // The cool-down is over, or the last probe's holder never reported back.
             Circuit::Open { .. } | Circuit::HalfOpen { .. } => Admission::Probe,
@@ -192,7 +195,8 @@ mod tests {
         let (mut health, _) = failing(5, 1000);
         assert_eq!(health.admit(1060), Admission::Probe);
         health.start_probe(1090);
-        assert_eq!(health.admit(1061), Admission::WaitUntil(1090));
+        assert_eq!(health.admit(1061), Admission::WaitUntil(1066));
+        assert_eq!(health.admit(1088), Admission::WaitUntil(1090));
         // The probe's holder died: after its lease another probe may go.
         assert_eq!(health.admit(1090), Admission::Probe);
     }

@@ -159,10 +159,7 @@ fn notice(message: &Message, links: Option<&LinkBase>) -> Notice {
             Tone::Neutral,
         ),
     };
-    let facts = data
-        .as_object()
-        .map(|fields| facts(fields))
-        .unwrap_or_default();
+    let facts = data.as_object().map(facts).unwrap_or_default();
     let link = links.and_then(|base| {
         if let Some(id) = text(data, "endpoint_id") {
             Some((
