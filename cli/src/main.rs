@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use hookrail::backend::Services;
 use hookrail::config::{BackendConfig, Config};
 use hookrail::dev::{ensure_dev_tenant, DevServer};
+use hookrail::queue::JobQueue;
 
 #[derive(Parser)]
 #[command(name = "hookrail", version, about = "Hookrail integrations hub")]
@@ -57,6 +58,18 @@ enum Command {
     Tenants {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Across all tenants: failing endpoints, open circuits, dead letters, connections needing
+    /// attention (on the backend HOOKRAIL_BACKEND names; embedded by default).
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Where the embedded database lives (ignored with HOOKRAIL_BACKEND=aws; the
+        /// dead-letter queues' URLs come from HOOKRAIL_INBOUND_DLQ_URL and
+        /// HOOKRAIL_DISPATCH_DLQ_URL there).
+        #[arg(long, env = "HOOKRAIL_DATA_DIR", default_value = ".hookrail")]
+        data_dir: PathBuf,
     },
     /// Register the operator's OAuth apps, which tenants without their own inherit (Secrets
     /// Manager with HOOKRAIL_BACKEND=aws; sealed in the embedded store otherwise).
@@ -179,6 +192,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Tenants {
             command: TenantCommand::Create { name, data_dir },
         } => create_tenant(&name, data_dir).await,
+        Command::Status { json, data_dir } => status(json, data_dir).await,
         Command::OauthApps {
             command:
                 OAuthAppCommand::Set {
@@ -188,6 +202,26 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
         } => set_oauth_app(&provider, client_id, data_dir).await,
     }
+}
+
+async fn status(json: bool, data_dir: PathBuf) -> Result<(), String> {
+    let services = operator_services(data_dir.clone()).await?;
+    let (inbound_dead, _) = queue_pair("inbound", &data_dir).await?;
+    let (dispatch_dead, _) = queue_pair("dispatch", &data_dir).await?;
+    let report = hookrail::status::report(
+        services.store.as_ref(),
+        inbound_dead.as_ref(),
+        dispatch_dead.as_ref(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
 }
 
 /// The services of the backend the environment names, the embedded one under `data_dir`.
@@ -312,12 +346,15 @@ async fn load_samples(data_dir: PathBuf) -> Result<(), String> {
     Ok(())
 }
 
-async fn redrive(queue: &str, data_dir: PathBuf, max: usize) -> Result<(), String> {
-    use hookrail::queue::JobQueue;
+/// A queue and its dead-letter queue, `(dead, source)`, on the backend the environment names.
+async fn queue_pair(
+    queue: &str,
+    data_dir: &std::path::Path,
+) -> Result<(Box<dyn JobQueue>, Box<dyn JobQueue>), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let (dead, source): (Box<dyn JobQueue>, Box<dyn JobQueue>) = match config.backend {
+    Ok(match config.backend {
         BackendConfig::Embedded { .. } => {
-            let db = hookrail::embedded::EmbeddedDb::open(&data_dir).map_err(|e| e.to_string())?;
+            let db = hookrail::embedded::EmbeddedDb::open(data_dir).map_err(|e| e.to_string())?;
             let (name, receives) = match queue {
                 "inbound" => (
                     hookrail::backend::INBOUND_QUEUE,
@@ -347,7 +384,11 @@ async fn redrive(queue: &str, data_dir: PathBuf, max: usize) -> Result<(), Strin
                 Box::new(hookrail::queue::sqs::SqsQueue::from_env(source_url).await),
             )
         }
-    };
+    })
+}
+
+async fn redrive(queue: &str, data_dir: PathBuf, max: usize) -> Result<(), String> {
+    let (dead, source) = queue_pair(queue, &data_dir).await?;
     let moved = hookrail::queue::redrive(dead.as_ref(), source.as_ref(), max)
         .await
         .map_err(|e| e.to_string())?;

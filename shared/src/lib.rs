@@ -46,6 +46,7 @@ pub mod repo;
 pub mod runtime;
 pub mod secrets;
 pub mod sign;
+pub mod status;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod verify;

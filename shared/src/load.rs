@@ -161,7 +161,8 @@ pub async fn run(options: LoadOptions) -> Result<LoadReport, LoadError> {
     let created = http
         .post(format!("{}/v1/endpoints", server.base_url))
         .bearer_auth(&api_key)
-        .json(&serde_json::json!({ "url": receiver, "event_types": ["load.*"] }))
+        // The receiver takes any rate: the run measures Hookrail, not the endpoint's limit.
+        .json(&serde_json::json!({ "url": receiver, "event_types": ["load.*"], "rate_limit_per_minute": crate::domain::endpoint::MAX_RATE_LIMIT_PER_MINUTE }))
         .send()
         .await
         .map_err(fail)?;

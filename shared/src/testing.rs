@@ -233,6 +233,9 @@ pub mod faults {
         async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
             self.inner.delete(receipt).await
         }
+        async fn depth(&self) -> Result<u64, QueueError> {
+            self.inner.depth().await
+        }
     }
 }
 

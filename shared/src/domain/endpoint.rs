@@ -18,7 +18,7 @@ pub const MAX_EVENT_TYPES: usize = 100;
 /// Deliveries per minute an endpoint receives unless it says otherwise.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
 /// The highest per-minute rate an endpoint may ask for.
-pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
+pub const MAX_RATE_LIMIT_PER_MINUTE: u32 = 600_000;
 
 /// What an endpoint is, and so what its deliveries look like.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

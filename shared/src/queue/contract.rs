@@ -17,11 +17,17 @@ pub(crate) async fn run_all(queue: &dyn JobQueue, dead: &dyn JobQueue, max_recei
 }
 
 async fn dead_letters_redrive_to_their_source(queue: &dyn JobQueue, dead: &dyn JobQueue) {
+    let before = dead.depth().await.expect("depth");
     for n in 0..3 {
         dead.send(&format!("dead {n}"), Duration::ZERO)
             .await
             .expect("send");
     }
+    assert_eq!(
+        dead.depth().await.expect("depth"),
+        before + 3,
+        "operators count dead letters"
+    );
     assert_eq!(super::redrive(dead, queue, 100).await.expect("redrive"), 3);
     let mut bodies = Vec::new();
     for _ in 0..3 {

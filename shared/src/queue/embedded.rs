@@ -193,6 +193,10 @@ impl JobQueue for EmbeddedQueue {
             })
             .await
     }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        self.len().await
+    }
 }
 
 #[cfg(test)]

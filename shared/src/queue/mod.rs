@@ -62,6 +62,8 @@ pub trait JobQueue: Send + Sync {
     ) -> Result<Vec<QueueMessage>, QueueError>;
     /// Deletes a received message so it is never delivered again.
     async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
+    /// How many messages the queue holds, visible, in flight or delayed (approximate on SQS).
+    async fn depth(&self) -> Result<u64, QueueError>;
 }
 
 /// Moves up to `max` messages from a dead-letter queue back to its source queue; returns how

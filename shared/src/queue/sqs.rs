@@ -106,6 +106,28 @@ impl JobQueue for SqsQueue {
             .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as Name;
+        let counted = [
+            Name::ApproximateNumberOfMessages,
+            Name::ApproximateNumberOfMessagesNotVisible,
+            Name::ApproximateNumberOfMessagesDelayed,
+        ];
+        let answer = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .set_attribute_names(Some(counted.to_vec()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let attributes = answer.attributes.unwrap_or_default();
+        Ok(counted
+            .iter()
+            .filter_map(|name| attributes.get(name)?.parse::<u64>().ok())
+            .sum())
+    }
 }
 
 #[cfg(test)]
