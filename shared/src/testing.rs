@@ -239,6 +239,26 @@ pub mod faults {
     }
 }
 
+/// An active endpoint of a new tenant, subscribed to everything, with no secrets yet.
+pub fn endpoint(url: &str, now: i64) -> crate::domain::endpoint::Endpoint {
+    crate::domain::endpoint::Endpoint {
+        id: crate::ids::EndpointId::generate(),
+        tenant_id: crate::ids::TenantId::generate(),
+        url: url.to_owned(),
+        event_types: vec!["*".into()],
+        filters: Default::default(),
+        description: String::new(),
+        active: true,
+        secrets: Vec::new(),
+        retry_schedule: None,
+        rate_limit_per_minute: None,
+        channel: Default::default(),
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// Headers GitHub sends with `body`, signed with `secret`.
 pub fn github_signed_headers(secret: &str, body: &[u8], delivery: &str) -> http::HeaderMap {
     use hmac::Mac;

@@ -319,7 +319,9 @@ fn discord(notice: &Notice, occurred_at: i64) -> Value {
         .collect();
     let mut embed = json!({
         "title": clip(&notice.title, 256),
-        "description": clip(&notice.summary, 4096),
+        // Discord caps an embed at 6000 characters in all: title, description, ten facts of
+        // at most 300 and the footer stay within it.
+        "description": clip(&notice.summary, 2000),
         "color": color,
         "fields": fields,
         "timestamp": rfc3339(occurred_at),

@@ -147,7 +147,6 @@ pub async fn resume_parked(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::TenantId;
     use crate::repo::endpoints;
 
     #[tokio::test]
@@ -156,22 +155,7 @@ mod tests {
         let services = crate::testing::embedded_services(dir.path()).await;
         let store = services.store.as_ref();
         let now = services.clock.now();
-        let mut endpoint = Endpoint {
-            id: crate::ids::EndpointId::generate(),
-            tenant_id: TenantId::generate(),
-            url: "https://hooks.example.com/x".into(),
-            event_types: vec!["*".into()],
-            filters: Default::default(),
-            description: String::new(),
-            active: true,
-            secrets: Vec::new(),
-            retry_schedule: None,
-            rate_limit_per_minute: None,
-            channel: Default::default(),
-            disabled_reason: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut endpoint = crate::testing::endpoint("https://hooks.example.com/x", now);
         endpoints::insert(store, &endpoint).await.expect("endpoint");
         let delivery = Delivery::pending(
             &endpoint.tenant_id,
