@@ -123,6 +123,9 @@ pub async fn resume_parked(
         }
         let mut progressed = false;
         for (mut delivery, version) in batch {
+            // A fresh retry window: the tenant fixed the endpoint, and the old failures
+            // should not make the first new one final.
+            delivery.failing_since = None;
             delivery.next_attempt_at = Some(services.clock.now());
             delivery.updated_at = services.clock.now();
             match deliveries::save(store, &delivery, version).await {
