@@ -164,21 +164,17 @@ impl DevServer {
                 stopped.clone(),
             )));
         }
-        tasks.push(tokio::spawn(crate::oauth::refresh::run_every(
-            services.clone(),
-            crate::oauth::refresh::INTERVAL,
-            stopped.clone(),
-        )));
-        tasks.push(tokio::spawn(crate::health::run_every(
-            services.clone(),
-            crate::health::INTERVAL,
-            stopped.clone(),
-        )));
-        tasks.push(tokio::spawn(crate::outbound::scheduler::run_every(
-            services,
-            crate::outbound::scheduler::INTERVAL,
-            stopped,
-        )));
+        for job in [
+            crate::runtime::Scheduled::OAuthRefresh,
+            crate::runtime::Scheduled::HealthProbe,
+            crate::runtime::Scheduled::RetryScheduler,
+        ] {
+            tasks.push(tokio::spawn(crate::runtime::run_scheduled(
+                services.clone(),
+                job,
+                stopped.clone(),
+            )));
+        }
         Ok(Self {
             addr,
             base_url,

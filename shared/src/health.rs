@@ -217,21 +217,3 @@ fn warnings(integration: &Integration, now: i64) -> Vec<String> {
     }
     warnings
 }
-
-/// Runs [`run_once`] every `interval`, the first after one interval, until `stop` changes
-/// (`hookrail dev`; `POST /v1/integrations/{id}/test` answers at once meanwhile).
-pub async fn run_every(
-    services: Services,
-    interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        if let Err(error) = run_once(&services).await {
-            tracing::warn!(%error, "health probe run failed");
-        }
-    }
-}

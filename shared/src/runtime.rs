@@ -166,60 +166,81 @@ pub async fn serve_lambda_sqs(services: Services) -> Result<(), StartError> {
         .map_err(|e| StartError::Lambda(e.to_string()))
 }
 
-/// Serves a scheduled (EventBridge) trigger of the OAuth refresher.
-pub async fn serve_lambda_oauth_refresh(services: Services) -> Result<(), StartError> {
-    let handler = lambda_runtime::service_fn(
-        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let services = services.clone();
-            async move {
-                crate::oauth::refresh::run_once(&services)
-                    .await
-                    .map(|report| serde_json::json!(report))
-                    // A failed run is reported to Lambda; the next run picks up what is due.
-                    .map_err(|e| lambda_runtime::Diagnostic::from(e.to_string()))
-            }
-        },
-    );
-    lambda_runtime::run(handler)
-        .await
-        .map_err(|e| StartError::Lambda(e.to_string()))
+/// A job EventBridge runs on a schedule, and `hookrail dev` on a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheduled {
+    /// Queues deliveries whose next attempt is due (every minute).
+    RetryScheduler,
+    /// Refreshes OAuth tokens nearing expiry (every 5 minutes; `hookrail dev`: every minute).
+    OAuthRefresh,
+    /// Probes every connection (every 5 minutes).
+    HealthProbe,
 }
 
-/// Serves a scheduled (EventBridge) trigger of the health probe.
-pub async fn serve_lambda_health_probe(services: Services) -> Result<(), StartError> {
-    let handler = lambda_runtime::service_fn(
-        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let services = services.clone();
-            async move {
-                crate::health::run_once(&services)
-                    .await
-                    .map(|report| serde_json::json!(report))
-                    // A failed run is reported to Lambda; the next run probes everything again.
-                    .map_err(|e| lambda_runtime::Diagnostic::from(e.to_string()))
-            }
-        },
-    );
-    lambda_runtime::run(handler)
-        .await
-        .map_err(|e| StartError::Lambda(e.to_string()))
-}
-
-/// Serves a scheduled (EventBridge) trigger of the retry scheduler.
-pub async fn serve_lambda_retry_scheduler(services: Services) -> Result<(), StartError> {
-    let handler = lambda_runtime::service_fn(
-        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            let services = services.clone();
-            async move {
-                let now = services.clock.now();
-                crate::outbound::scheduler::run_once(&services, now)
+impl Scheduled {
+    /// Runs the job once; what it did, as JSON.
+    pub async fn run_once(self, services: &Services) -> Result<serde_json::Value, String> {
+        match self {
+            Self::RetryScheduler => {
+                crate::outbound::scheduler::run_once(services, services.clock.now())
                     .await
                     .map(|queued| serde_json::json!({ "queued": queued }))
-                    // A failed run is reported to Lambda; the next minute's run catches up.
-                    .map_err(|e| lambda_runtime::Diagnostic::from(e.to_string()))
+                    .map_err(|e| e.to_string())
+            }
+            Self::OAuthRefresh => crate::oauth::refresh::run_once(services)
+                .await
+                .map(|report| serde_json::json!(report))
+                .map_err(|e| e.to_string()),
+            Self::HealthProbe => crate::health::run_once(services)
+                .await
+                .map(|report| serde_json::json!(report))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// How often `hookrail dev` runs it, and whether the first run is at start: the health
+    /// probe waits one interval (`POST /v1/integrations/{id}/test` answers at once meanwhile).
+    fn dev_timer(self) -> (Duration, bool) {
+        match self {
+            Self::RetryScheduler => (crate::outbound::scheduler::INTERVAL, true),
+            Self::OAuthRefresh => (crate::oauth::refresh::INTERVAL, true),
+            Self::HealthProbe => (crate::health::INTERVAL, false),
+        }
+    }
+}
+
+/// Serves a scheduled (EventBridge) trigger of `job`. A failed run is reported to Lambda; the
+/// next scheduled run picks up what is still due.
+pub async fn serve_lambda_scheduled(services: Services, job: Scheduled) -> Result<(), StartError> {
+    let handler = lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let services = services.clone();
+            async move {
+                job.run_once(&services)
+                    .await
+                    .map_err(lambda_runtime::Diagnostic::from)
             }
         },
     );
     lambda_runtime::run(handler)
         .await
         .map_err(|e| StartError::Lambda(e.to_string()))
+}
+
+/// Runs `job` on its `hookrail dev` timer until `stop` changes.
+pub async fn run_scheduled(services: Services, job: Scheduled, mut stop: watch::Receiver<bool>) {
+    let (interval, at_start) = job.dev_timer();
+    let mut due = at_start;
+    loop {
+        if due {
+            if let Err(error) = job.run_once(&services).await {
+                tracing::warn!(%error, ?job, "scheduled run failed");
+            }
+        }
+        due = true;
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

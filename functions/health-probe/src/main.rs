@@ -5,5 +5,6 @@
 async fn main() -> Result<(), hookrail::runtime::StartError> {
     hookrail::runtime::init_tracing(true);
     let services = hookrail::runtime::services_from_env().await?;
-    hookrail::runtime::serve_lambda_health_probe(services).await
+    hookrail::runtime::serve_lambda_scheduled(services, hookrail::runtime::Scheduled::HealthProbe)
+        .await
 }

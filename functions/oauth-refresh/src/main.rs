@@ -4,5 +4,6 @@
 async fn main() -> Result<(), hookrail::runtime::StartError> {
     hookrail::runtime::init_tracing(true);
     let services = hookrail::runtime::services_from_env().await?;
-    hookrail::runtime::serve_lambda_oauth_refresh(services).await
+    hookrail::runtime::serve_lambda_scheduled(services, hookrail::runtime::Scheduled::OAuthRefresh)
+        .await
 }

@@ -447,23 +447,6 @@ pub async fn run_once(services: &Services) -> Result<RunReport, OAuthError> {
 /// How often `hookrail dev` runs the refresher (the template schedules it every 5 minutes).
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
-/// Runs [`run_once`] every `interval` until `stop` changes (`hookrail dev`).
-pub async fn run_every(
-    services: Services,
-    interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        if let Err(error) = run_once(&services).await {
-            tracing::warn!(%error, "oauth refresh run failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
 async fn send_rotation_reminders(services: &Services, now: i64) -> Result<usize, OAuthError> {
     let store = services.store.as_ref();
     let mut sent = 0;

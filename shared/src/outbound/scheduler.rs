@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use crate::backend::Services;
 use crate::jobs::Job;
 use crate::repo::{deliveries, messages};
@@ -59,19 +57,6 @@ async fn queue(services: &Services, job: Job) -> usize {
         Err(error) => {
             tracing::warn!(job = ?job, error = %error, "job not queued; the next run retries");
             0
-        }
-    }
-}
-
-/// Runs [`run_once`] every `interval` until `stop` turns true.
-pub async fn run_every(services: Services, interval: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        if let Err(error) = run_once(&services, services.clock.now()).await {
-            tracing::warn!(error = %error, "retry scheduler run failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
         }
     }
 }
