@@ -54,34 +54,17 @@ pub fn is_probed(services: &Services, integration: &Integration) -> bool {
 pub async fn run_once(services: &Services) -> Result<RunReport, RepoError> {
     let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut tenant_cursor = None;
-    loop {
-        let (page, next) = tenants::list_all(services.store.as_ref(), 100, tenant_cursor).await?;
-        for tenant in page {
-            let mut cursor = None;
-            loop {
-                let (connections, next) =
-                    integrations::list(services.store.as_ref(), &tenant.id, 100, cursor).await?;
-                for integration in connections {
-                    if !is_probed(services, &integration) {
-                        continue;
-                    }
-                    let services = services.clone();
-                    let limit = Arc::clone(&limit);
-                    tasks.spawn(async move {
-                        let _permit = limit.acquire_owned().await;
-                        probe_and_record(&services, &integration).await
-                    });
-                }
-                match next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
+    for tenant in tenants::all(services.store.as_ref()).await? {
+        for integration in integrations::all(services.store.as_ref(), &tenant.id).await? {
+            if !is_probed(services, &integration) {
+                continue;
             }
-        }
-        match next {
-            Some(next) => tenant_cursor = Some(next),
-            None => break,
+            let services = services.clone();
+            let limit = Arc::clone(&limit);
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                probe_and_record(&services, &integration).await
+            });
         }
     }
     let mut report = RunReport::default();

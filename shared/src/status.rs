@@ -68,7 +68,7 @@ pub struct ConnectionLine {
 pub struct OperatorStatus {
     /// Endpoints whose last attempt failed, or that Hookrail disabled.
     pub failing_endpoints: Vec<EndpointLine>,
-    /// How many of those have their circuit open (or half-open).
+    /// How many endpoints have their circuit open (or half-open).
     pub open_circuits: usize,
     /// Jobs in the inbound queue's dead-letter queue.
     pub inbound_dead_jobs: u64,
@@ -149,94 +149,54 @@ pub async fn report(
         dispatch_dead_jobs: dispatch_dead.depth().await?,
         ..OperatorStatus::default()
     };
-    let mut cursor = None;
-    loop {
-        let (page, next) = endpoint_health::troubled(store, 100, cursor).await?;
-        for record in page {
-            let disabled_reason = endpoints::get_any(store, &record.endpoint_id)
-                .await?
-                .and_then(|(endpoint, _)| endpoint.disabled_reason);
-            let circuit = match record.health.circuit {
-                Circuit::Closed => "closed",
-                Circuit::Open { .. } => "open",
-                Circuit::HalfOpen { .. } => "half_open",
-            };
-            if circuit != "closed" {
-                status.open_circuits += 1;
-            }
-            status.failing_endpoints.push(EndpointLine {
-                tenant_id: record.tenant_id.to_string(),
-                endpoint_id: record.endpoint_id.to_string(),
-                url: record.url,
-                circuit,
-                consecutive_failures: record.health.consecutive_failures,
-                last_error: record.health.last_error,
-                failing_since: record.health.failing_since.map(rfc3339),
-                disabled_reason,
-            });
-        }
-        match next {
-            Some(next) if status.failing_endpoints.len() < MAX_ROWS => cursor = Some(next),
-            _ => break,
-        }
+    let troubled = endpoint_health::troubled(store).await?;
+    status.open_circuits = troubled
+        .iter()
+        .filter(|record| record.health.circuit != Circuit::Closed)
+        .count();
+    for record in troubled.into_iter().take(MAX_ROWS) {
+        let disabled_reason = endpoints::get_any(store, &record.endpoint_id)
+            .await?
+            .and_then(|(endpoint, _)| endpoint.disabled_reason);
+        status.failing_endpoints.push(EndpointLine {
+            tenant_id: record.tenant_id.to_string(),
+            endpoint_id: record.endpoint_id.to_string(),
+            url: record.url,
+            circuit: record.health.circuit.name(),
+            consecutive_failures: record.health.consecutive_failures,
+            last_error: record.health.last_error,
+            failing_since: record.health.failing_since.map(rfc3339),
+            disabled_reason,
+        });
     }
-    let mut cursor = None;
-    loop {
-        let (page, next) = probes::red(store, 100, cursor).await?;
-        for record in page {
-            let problem = record
-                .summary
-                .last
-                .map(|probe| format!("probe red: {}", probe.message))
-                .unwrap_or_default();
-            status.connections.push(ConnectionLine {
-                tenant_id: record.tenant_id.to_string(),
-                integration_id: record.integration_id.to_string(),
-                vendor: record.vendor,
-                name: record.name,
-                problem,
-            });
-        }
-        match next {
-            Some(next) if status.connections.len() < MAX_ROWS => cursor = Some(next),
-            _ => break,
-        }
+    for record in probes::red(store).await? {
+        let problem = record
+            .summary
+            .last
+            .map(|probe| format!("probe red: {}", probe.message))
+            .unwrap_or_default();
+        status.connections.push(ConnectionLine {
+            tenant_id: record.tenant_id.to_string(),
+            integration_id: record.integration_id.to_string(),
+            vendor: record.vendor,
+            name: record.name,
+            problem,
+        });
     }
-    let mut cursor = None;
-    loop {
-        let (page, next) = tenants::list_all(store, 100, cursor).await?;
-        for tenant in page {
-            let dead = count(store, format!("tnt#{}#dead", tenant.id)).await?;
-            if dead > 0 {
-                status.dead_deliveries.push((tenant.id.to_string(), dead));
-            }
-            needing_reconnect(store, &tenant.id, &mut status.connections).await?;
+    for tenant in tenants::all(store).await? {
+        let dead = count(store, format!("tnt#{}#dead", tenant.id)).await?;
+        if dead > 0 {
+            status.dead_deliveries.push((tenant.id.to_string(), dead));
         }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    Ok(status)
-}
-
-/// Adds the tenant's connections that need reconnecting and are not listed yet (the probe
-/// lists them as red once it has run).
-async fn needing_reconnect(
-    store: &dyn StateStore,
-    tenant: &crate::ids::TenantId,
-    lines: &mut Vec<ConnectionLine>,
-) -> Result<(), RepoError> {
-    let mut cursor = None;
-    loop {
-        let (page, next) = integrations::list(store, tenant, 100, cursor).await?;
-        for integration in page {
-            let listed = lines
+        // Connections needing reconnecting that no probe has listed as red yet.
+        for integration in integrations::all(store, &tenant.id).await? {
+            let listed = status
+                .connections
                 .iter()
                 .any(|line| line.integration_id == integration.id.as_str());
             if integration.connection.status == ConnectionStatus::NeedsReconnect && !listed {
-                lines.push(ConnectionLine {
-                    tenant_id: tenant.to_string(),
+                status.connections.push(ConnectionLine {
+                    tenant_id: tenant.id.to_string(),
                     integration_id: integration.id.to_string(),
                     vendor: integration.vendor.clone(),
                     name: integration.name.clone(),
@@ -251,11 +211,9 @@ async fn needing_reconnect(
                 });
             }
         }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(()),
-        }
     }
+    status.connections.truncate(MAX_ROWS);
+    Ok(status)
 }
 
 /// How many items a gsi2 partition holds, up to [`MAX_COUNTED`].

@@ -133,13 +133,12 @@ pub struct HealthView {
 
 impl From<&EndpointHealth> for HealthView {
     fn from(health: &EndpointHealth) -> Self {
-        let (circuit, retry_at) = match health.circuit {
-            Circuit::Closed => ("closed", None),
-            Circuit::Open { until } => ("open", Some(rfc3339(until))),
-            Circuit::HalfOpen { .. } => ("half_open", None),
+        let retry_at = match health.circuit {
+            Circuit::Open { until } => Some(rfc3339(until)),
+            Circuit::Closed | Circuit::HalfOpen { .. } => None,
         };
         Self {
-            circuit,
+            circuit: health.circuit.name(),
             circuit_retry_at: retry_at,
             consecutive_failures: health.consecutive_failures,
             failing_since: health.failing_since.map(rfc3339),

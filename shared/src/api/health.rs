@@ -108,45 +108,37 @@ pub async fn integrations_status(
     let store = services.store.as_ref();
     let mut counts = StatusCounts::default();
     let mut connections = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = integrations::list(store, &tenant.0, 100, cursor).await?;
-        for integration in page {
-            if services.catalog.get(&integration.vendor).is_none()
-                || connections.len() >= MAX_CONNECTIONS
-            {
-                continue;
-            }
-            let summary = probes::summary(store, &integration.id).await?;
-            let history = probes::history(store, &integration.id).await?;
-            let summary = summary.map(|record| record.summary).unwrap_or_default();
-            let pip = summary.last.as_ref().map(|last| last.pip);
-            let status = integration.connection.status;
-            match status {
-                ConnectionStatus::Connected => counts.connected += 1,
-                ConnectionStatus::NotConnected | ConnectionStatus::NeedsReconnect => {
-                    counts.disconnected += 1;
-                }
-            }
-            if status == ConnectionStatus::NeedsReconnect || pip == Some(Pip::Red) {
-                counts.needs_attention += 1;
-            }
-            connections.push(ConnectionHealth {
-                integration_id: integration.id.to_string(),
-                name: integration.name,
-                vendor: integration.vendor,
-                connection_status: status,
-                pip,
-                flapping: summary.is_flapping(),
-                failing_since: summary.failing_since.map(rfc3339),
-                last_probe: summary.last.as_ref().map(ProbeView::from),
-                history: history.iter().map(ProbeView::from).collect(),
-            });
+    for integration in integrations::all(store, &tenant.0).await? {
+        if services.catalog.get(&integration.vendor).is_none()
+            || connections.len() >= MAX_CONNECTIONS
+        {
+            continue;
         }
-        match next {
-            Some(next) => cursor = Some(next),
-            None => break,
+        let summary = probes::summary(store, &integration.id).await?;
+        let history = probes::history(store, &integration.id).await?;
+        let summary = summary.map(|record| record.summary).unwrap_or_default();
+        let pip = summary.last.as_ref().map(|last| last.pip);
+        let status = integration.connection.status;
+        match status {
+            ConnectionStatus::Connected => counts.connected += 1,
+            ConnectionStatus::NotConnected | ConnectionStatus::NeedsReconnect => {
+                counts.disconnected += 1;
+            }
         }
+        if status == ConnectionStatus::NeedsReconnect || pip == Some(Pip::Red) {
+            counts.needs_attention += 1;
+        }
+        connections.push(ConnectionHealth {
+            integration_id: integration.id.to_string(),
+            name: integration.name,
+            vendor: integration.vendor,
+            connection_status: status,
+            pip,
+            flapping: summary.is_flapping(),
+            failing_since: summary.failing_since.map(rfc3339),
+            last_probe: summary.last.as_ref().map(ProbeView::from),
+            history: history.iter().map(ProbeView::from).collect(),
+        });
     }
     Ok(Json(IntegrationsStatus {
         counts,

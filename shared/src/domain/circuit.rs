@@ -36,6 +36,17 @@ pub enum Circuit {
     },
 }
 
+impl Circuit {
+    /// `closed`, `open` or `half_open`, as the API and reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open { .. } => "open",
+            Self::HalfOpen { .. } => "half_open",
+        }
+    }
+}
+
 /// What a delivery about to be attempted may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {

@@ -8,7 +8,7 @@ use super::{decode, encode, RepoError};
 use crate::domain::circuit::{Change, EndpointHealth};
 use crate::domain::endpoint::Endpoint;
 use crate::ids::{EndpointId, TenantId};
-use crate::store::{Condition, Index, IndexKey, Item, Query, StateStore, WriteOp};
+use crate::store::{Condition, Index, IndexKey, Item, StateStore, WriteOp};
 
 /// The gsi1 partition of endpoints whose last attempt failed.
 const TROUBLED: &str = "ep#troubled";
@@ -116,16 +116,7 @@ pub async fn reset(store: &dyn StateStore, id: &EndpointId) -> Result<(), RepoEr
     Ok(())
 }
 
-/// Endpoints in trouble, across tenants, one page at a time.
-pub async fn troubled(
-    store: &dyn StateStore,
-    limit: usize,
-    cursor: Option<String>,
-) -> Result<(Vec<HealthRecord>, Option<String>), RepoError> {
-    let mut query = Query::new(Index::Gsi1, TROUBLED);
-    query.limit = limit;
-    query.cursor = cursor;
-    let page = store.query(query).await?;
-    let records = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-    Ok((records, page.next_cursor))
+/// Endpoints in trouble, across tenants.
+pub async fn troubled(store: &dyn StateStore) -> Result<Vec<HealthRecord>, RepoError> {
+    super::list_all(store, Index::Gsi1, TROUBLED.to_owned()).await
 }

@@ -146,3 +146,8 @@ pub async fn list(
     )
     .await
 }
+
+/// Every integration of a tenant, newest first.
+pub async fn all(store: &dyn StateStore, tenant: &TenantId) -> Result<Vec<Integration>, RepoError> {
+    super::list_all(store, Index::Gsi1, format!("tnt#{tenant}#int")).await
+}

@@ -87,7 +87,7 @@ pub(crate) async fn replace(
     }
 }
 
-/// One page of typed records under a gsi1 partition, newest first.
+/// One page of typed records under an index partition, newest first.
 pub(crate) async fn list_newest<T: serde::de::DeserializeOwned>(
     store: &dyn crate::store::StateStore,
     index: crate::store::Index,
@@ -102,6 +102,25 @@ pub(crate) async fn list_newest<T: serde::de::DeserializeOwned>(
     let page = store.query(query).await?;
     let records = page.items.iter().map(decode).collect::<Result<_, _>>()?;
     Ok((records, page.next_cursor))
+}
+
+/// Every typed record under an index partition, newest first, page after page: for the jobs
+/// that walk a whole partition (probe runs, operators' reports).
+pub(crate) async fn list_all<T: serde::de::DeserializeOwned>(
+    store: &dyn crate::store::StateStore,
+    index: crate::store::Index,
+    partition: String,
+) -> Result<Vec<T>, RepoError> {
+    let mut records = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = list_newest(store, index, partition.clone(), 100, cursor).await?;
+        records.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(records),
+        }
+    }
 }
 
 /// The gsi2 sort key of a record due at `at`: the time first, zero-padded, so a partition of

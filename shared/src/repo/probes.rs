@@ -100,16 +100,7 @@ pub async fn history(
     Ok(probes)
 }
 
-/// Connections whose last probe was red, across tenants, one page at a time.
-pub async fn red(
-    store: &dyn StateStore,
-    limit: usize,
-    cursor: Option<String>,
-) -> Result<(Vec<SummaryRecord>, Option<String>), RepoError> {
-    let mut query = Query::new(Index::Gsi1, RED);
-    query.limit = limit;
-    query.cursor = cursor;
-    let page = store.query(query).await?;
-    let records = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-    Ok((records, page.next_cursor))
+/// Connections whose last probe was red, across tenants.
+pub async fn red(store: &dyn StateStore) -> Result<Vec<SummaryRecord>, RepoError> {
+    super::list_all(store, Index::Gsi1, RED.to_owned()).await
 }

@@ -49,18 +49,9 @@ fn tenant_item(tenant: &Tenant) -> Result<Item, RepoError> {
     Ok(item)
 }
 
-/// One page of all tenants.
-pub async fn list_all(
-    store: &dyn StateStore,
-    limit: usize,
-    cursor: Option<String>,
-) -> Result<(Vec<Tenant>, Option<String>), RepoError> {
-    let mut query = crate::store::Query::new(crate::store::Index::Gsi1, ALL_TENANTS);
-    query.limit = limit;
-    query.cursor = cursor;
-    let page = store.query(query).await?;
-    let tenants = page.items.iter().map(decode).collect::<Result<_, _>>()?;
-    Ok((tenants, page.next_cursor))
+/// Every tenant.
+pub async fn all(store: &dyn StateStore) -> Result<Vec<Tenant>, RepoError> {
+    super::list_all(store, crate::store::Index::Gsi1, ALL_TENANTS.to_owned()).await
 }
 
 fn key_item(tenant: &TenantId, key: &str, now: i64) -> Result<Item, RepoError> {
