@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::backend::Services;
 use crate::clock::rfc3339;
-use crate::domain::circuit::{Admission, Change, Circuit};
+use crate::domain::circuit::{Admission, Change, Circuit, EndpointHealth};
 use crate::domain::retry::{Decision, Outcome, RetryPolicy};
 use crate::ids::DeliveryId;
 use crate::jobs::{Job, JobError};
@@ -230,18 +230,7 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
         latency_ms = response.latency_ms, decision = ?decision, "delivery attempt"
     );
     match decision {
-        Decision::RetryAt(at) => {
-            let delay = Duration::from_secs(u64::try_from(at - now).unwrap_or(0));
-            if delay <= MAX_DELAY {
-                let job = Job::Deliver {
-                    delivery_id: delivery.id.clone(),
-                    attempt: attempt + 1,
-                };
-                if let Err(error) = job.enqueue(services, delay).await {
-                    tracing::warn!(delivery_id = %delivery.id, error = %error, "retry not queued; the scheduler will find it");
-                }
-            }
-        }
+        Decision::RetryAt(at) => queue_attempt(services, &delivery, at, now).await,
         Decision::DisableEndpoint => {
             disable_endpoint(services, &endpoint, "it answered 410 Gone").await;
         }
@@ -254,7 +243,7 @@ pub async fn deliver(services: &Services, id: &DeliveryId, attempt: u32) -> Resu
     })
     .await;
     match change {
-        Ok(change) => report_change(services, &endpoint, change, now).await,
+        Ok((change, health)) => report_change(services, &endpoint, change, &health, now).await,
         Err(error) => {
             tracing::warn!(endpoint_id = %endpoint.id, %error, "endpoint health not recorded");
         }
@@ -305,7 +294,6 @@ async fn wait(
     why: &str,
 ) -> Result<(), JobError> {
     let now = services.clock.now();
-    let attempt = delivery.attempts + 1;
     delivery.next_attempt_at = Some(at);
     delivery.updated_at = now;
     match deliveries::save(services.store.as_ref(), &delivery, version).await {
@@ -314,17 +302,24 @@ async fn wait(
         Err(other) => return Err(JobError::retry(other)),
     }
     tracing::debug!(delivery_id = %delivery.id, endpoint_id = %delivery.endpoint_id, at, why, "delivery waits");
-    let delay = Duration::from_secs(u64::try_from(at - now).unwrap_or(0));
-    if delay <= MAX_DELAY {
-        let job = Job::Deliver {
-            delivery_id: delivery.id.clone(),
-            attempt,
-        };
-        if let Err(error) = job.enqueue(services, delay).await {
-            tracing::warn!(delivery_id = %delivery.id, error = %error, "wait not queued; the scheduler will find it");
-        }
-    }
+    queue_attempt(services, &delivery, at, now).await;
     Ok(())
+}
+
+/// Queues the delivery's next attempt to run at `at`, when that is within the queue's delay
+/// limit; later ones, and any the queue refused, the scheduler finds by their due time.
+async fn queue_attempt(services: &Services, delivery: &Delivery, at: i64, now: i64) {
+    let delay = Duration::from_secs(u64::try_from(at - now).unwrap_or(0));
+    if delay > MAX_DELAY {
+        return;
+    }
+    let job = Job::Deliver {
+        delivery_id: delivery.id.clone(),
+        attempt: delivery.attempts + 1,
+    };
+    if let Err(error) = job.enqueue(services, delay).await {
+        tracing::warn!(delivery_id = %delivery.id, error = %error, "next attempt not queued; the scheduler will find it");
+    }
 }
 
 /// Tells the tenant (and the log) what an attempt did to its endpoint.
@@ -332,22 +327,15 @@ async fn report_change(
     services: &Services,
     endpoint: &crate::domain::endpoint::Endpoint,
     change: Change,
+    health: &EndpointHealth,
     now: i64,
 ) {
-    let health = match change {
-        Change::None => return,
-        _ => match endpoint_health::get(services.store.as_ref(), endpoint).await {
-            Ok((record, _)) => record.health,
-            Err(_) => Default::default(),
-        },
-    };
-    let mut data = json!({
-        "endpoint_id": endpoint.id,
-        "url": endpoint_url_for_people(endpoint),
-        "description": endpoint.description,
-        "consecutive_failures": health.consecutive_failures,
-        "last_error": health.last_error,
-    });
+    if change == Change::None {
+        return;
+    }
+    let mut data = notice_data(endpoint);
+    data["consecutive_failures"] = json!(health.consecutive_failures);
+    data["last_error"] = json!(health.last_error);
     let event_type = match change {
         Change::None => return,
         Change::Opened => {
@@ -376,12 +364,19 @@ async fn report_change(
     notify_tenant(services, &endpoint.tenant_id, event_type, data, key).await;
 }
 
-/// An endpoint's URL as notifications show it: a chat channel's URL is its credential.
-pub(crate) fn endpoint_url_for_people(endpoint: &crate::domain::endpoint::Endpoint) -> String {
-    if endpoint.channel.is_chat() {
-        return format!("{:?} channel", endpoint.channel).to_lowercase();
-    }
-    endpoint.url.clone()
+/// What every notice about an endpoint says: which one, and where it delivers — a chat
+/// channel's URL is its credential, so only its kind is named.
+fn notice_data(endpoint: &crate::domain::endpoint::Endpoint) -> serde_json::Value {
+    let url = if endpoint.channel.is_chat() {
+        format!("{:?} channel", endpoint.channel).to_lowercase()
+    } else {
+        endpoint.url.clone()
+    };
+    json!({
+        "endpoint_id": endpoint.id,
+        "url": url,
+        "description": endpoint.description,
+    })
 }
 
 /// The endpoint's own schedule, else its tenant's, else the default.
@@ -543,12 +538,8 @@ async fn disable_endpoint(
         match endpoints::update(store, &current, version).await {
             Ok(()) => {
                 tracing::warn!(endpoint_id = %endpoint.id, reason, "endpoint disabled");
-                let data = json!({
-                    "endpoint_id": endpoint.id,
-                    "url": endpoint_url_for_people(endpoint),
-                    "description": endpoint.description,
-                    "reason": reason,
-                });
+                let mut data = notice_data(endpoint);
+                data["reason"] = json!(reason);
                 let key = format!("endpoint.disabled:{}:{now}", endpoint.id);
                 notify_tenant(
                     services,

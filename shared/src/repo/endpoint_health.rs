@@ -87,22 +87,22 @@ pub async fn put(
 }
 
 /// Applies `change` to the endpoint's health, re-reading and retrying when other dispatchers
-/// write at the same time; returns what changed.
+/// write at the same time; returns what changed and the health it led to.
 pub async fn update(
     store: &dyn StateStore,
     endpoint: &Endpoint,
     change: impl Fn(&mut EndpointHealth) -> Change,
-) -> Result<Change, RepoError> {
+) -> Result<(Change, EndpointHealth), RepoError> {
     for _ in 0..ATTEMPTS {
         let (mut record, version) = get(store, endpoint).await?;
         let before = record.health.clone();
         let happened = change(&mut record.health);
         if record.health == before {
-            return Ok(happened);
+            return Ok((happened, record.health));
         }
         record.url.clone_from(&endpoint.url);
         match put(store, &record, version).await {
-            Ok(()) => return Ok(happened),
+            Ok(()) => return Ok((happened, record.health)),
             Err(RepoError::Conflict) => continue,
             Err(other) => return Err(other),
         }
