@@ -20,21 +20,9 @@ const CHECKER: &str = concat!(
     "/vendor_libs/check_chat_payload.py"
 );
 
-/// The Python with the vendors' libraries, or None when the check is skipped.
-fn python() -> Option<String> {
-    match std::env::var("HOOKRAIL_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var_os("HOOKRAIL_REQUIRE_EMULATOR").is_some() => {
-            panic!("HOOKRAIL_REQUIRE_EMULATOR is set, so HOOKRAIL_PYTHON must name a Python with tests/vendor_libs installed")
-        }
-        _ => None,
-    }
-}
-
 /// Asks the vendors' libraries whether `body` is a message `kind` accepts.
 fn assert_chat_payload_accepted(kind: &str, body: &[u8]) {
-    let Some(python) = python() else {
-        eprintln!("note: HOOKRAIL_PYTHON is unset; {kind} payload not checked");
+    let Some(python) = python(&format!("the {kind} payload check")) else {
         return;
     };
     let mut child = Command::new(python)

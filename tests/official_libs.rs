@@ -2,12 +2,15 @@
 //! (via vendor_libs/sign.py). Runs only when HOOKRAIL_PYTHON names a Python with
 //! vendor_libs/requirements.txt installed; otherwise each test prints a note and passes.
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use hookrail::verify::{self, InboundRequest, VerifyError};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
+use support::python;
 
 const TS: i64 = 1_714_000_000;
 
@@ -35,24 +38,6 @@ impl Case {
             body_is_signed: true,
             timestamped: false,
             expected_delivery_id: None,
-        }
-    }
-}
-
-fn python() -> Option<String> {
-    match std::env::var("HOOKRAIL_PYTHON") {
-        Ok(path) if !path.is_empty() => Some(path),
-        _ => {
-            // Under scripts/test the cross-check must run; elsewhere it may be skipped, loudly.
-            assert!(
-                std::env::var_os("HOOKRAIL_REQUIRE_EMULATOR").is_none(),
-                "HOOKRAIL_PYTHON must be set under scripts/test"
-            );
-            println!(
-                "note: HOOKRAIL_PYTHON is not set; skipping the official-library cross-check \
-                 (scripts/test installs the libraries and sets it)"
-            );
-            None
         }
     }
 }
@@ -100,7 +85,7 @@ fn sign_with_official_library(python: &str, case: &Case) -> HeaderMap {
 }
 
 fn check(cases: &[Case]) {
-    let Some(python) = python() else {
+    let Some(python) = python("the official-library cross-check") else {
         return;
     };
     for case in cases {

@@ -4,40 +4,18 @@
 //! Set HOOKRAIL_PYTHON to a Python that has the library installed; set
 //! HOOKRAIL_REQUIRE_EMULATOR to make a missing HOOKRAIL_PYTHON an error.
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hookrail::sign::{generate_secret, sign};
+use support::{now, python};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/vendor_libs/verify_outbound.py"
 );
-
-/// The Python to run, or None when the check should be skipped.
-fn python() -> Option<String> {
-    match std::env::var("HOOKRAIL_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var_os("HOOKRAIL_REQUIRE_EMULATOR").is_some() => {
-            panic!("HOOKRAIL_REQUIRE_EMULATOR is set, so HOOKRAIL_PYTHON must be set to a Python with standardwebhooks installed")
-        }
-        _ => {
-            eprintln!(
-                "note: HOOKRAIL_PYTHON is unset; skipping the official standardwebhooks check"
-            );
-            None
-        }
-    }
-}
-
-fn now() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    i64::try_from(secs).expect("timestamp fits i64")
-}
 
 /// Asks the official library to verify `body` under `headers` with `secret`.
 fn official_verify(
@@ -81,7 +59,9 @@ fn official_verify(
 
 #[test]
 fn official_library_accepts_our_signature() {
-    let Some(python) = python() else { return };
+    let Some(python) = python("the official standardwebhooks check") else {
+        return;
+    };
     let secret = generate_secret();
     let body = r#"{"type":"invoice.paid","data":{"id":"inv_1","amount":4200,"note":"ünïcode ✓"}}"#;
     let signed = sign("msg_official_1", now(), body.as_bytes(), &[&secret]).unwrap();
@@ -91,7 +71,9 @@ fn official_library_accepts_our_signature() {
 
 #[test]
 fn official_library_accepts_the_old_secret_during_rotation() {
-    let Some(python) = python() else { return };
+    let Some(python) = python("the official standardwebhooks check") else {
+        return;
+    };
     let (newest, oldest) = (generate_secret(), generate_secret());
     let body = r#"{"type":"rotation.check"}"#;
     let signed = sign(
@@ -114,7 +96,9 @@ fn official_library_accepts_the_old_secret_during_rotation() {
 
 #[test]
 fn official_library_rejects_a_tampered_body() {
-    let Some(python) = python() else { return };
+    let Some(python) = python("the official standardwebhooks check") else {
+        return;
+    };
     let secret = generate_secret();
     let body = r#"{"amount":100}"#;
     let signed = sign("msg_official_3", now(), body.as_bytes(), &[&secret]).unwrap();

@@ -111,6 +111,23 @@ pub fn hmac_hex(secret: &[u8], message: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// The Python with `tests/vendor_libs` installed (`HOOKRAIL_PYTHON`), or `None` when `check`
+/// is to be skipped; under `scripts/test` (`HOOKRAIL_REQUIRE_EMULATOR`) it must be there.
+pub fn python(check: &str) -> Option<String> {
+    match std::env::var("HOOKRAIL_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ if std::env::var_os("HOOKRAIL_REQUIRE_EMULATOR").is_some() => {
+            panic!("HOOKRAIL_REQUIRE_EMULATOR is set, so HOOKRAIL_PYTHON must name a Python with tests/vendor_libs installed ({check})")
+        }
+        _ => {
+            eprintln!(
+                "note: HOOKRAIL_PYTHON is unset; skipping {check} (scripts/test installs the libraries and sets it)"
+            );
+            None
+        }
+    }
+}
+
 pub fn now() -> i64 {
     hookrail::clock::unix_now()
 }

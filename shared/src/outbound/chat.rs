@@ -73,13 +73,18 @@ impl LinkBase {
     }
 }
 
-fn text(data: &Value, field: &str) -> Option<String> {
-    match data.get(field)? {
+/// A scalar as text people read: a non-empty string, a number or a boolean.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+fn text(data: &Value, field: &str) -> Option<String> {
+    scalar(data.get(field)?)
 }
 
 fn notice(message: &Message, links: Option<&LinkBase>) -> Notice {
@@ -204,12 +209,7 @@ fn facts(fields: &Map<String, Value>) -> Vec<(String, String)> {
     fields
         .iter()
         .filter_map(|(name, value)| {
-            let value = match value {
-                Value::String(s) if !s.is_empty() => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return None,
-            };
+            let value = scalar(value)?;
             let mut name = name.replace('_', " ");
             if let Some(first) = name.get(..1) {
                 name = first.to_uppercase() + &name[1..];
