@@ -68,16 +68,9 @@ async fn create_endpoint(system: &System, key: &str, body: Value) -> String {
     field(&created, "id").to_owned()
 }
 
-async fn publish(system: &System, key: &str, n: usize) {
-    let (status, published) = system
-        .api(
-            key,
-            Method::POST,
-            "/v1/events",
-            Some(json!({ "type": "order.created", "data": { "n": n } })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{published}");
+/// The `n`th test order.
+fn order(n: usize) -> Value {
+    json!({ "type": "order.created", "data": { "n": n } })
 }
 
 async fn deliveries(system: &System, key: &str, endpoint: &str) -> Vec<Value> {
@@ -160,7 +153,7 @@ async fn rate_limit_holds_across_dispatchers(system: System, clock: Arc<ManualCl
         5
     );
     for n in 0..12 {
-        publish(&system, &key, n).await;
+        publish(&system, &key, order(n)).await;
     }
     // Five go in this minute; seven wait for later minutes, with no attempt counted.
     let t0 = clock.now();
@@ -261,7 +254,7 @@ async fn the_circuit_opens_half_opens_and_closes_and_channels_hear_of_it() {
 
     // Five failures in a row open the circuit.
     for n in 0..5 {
-        publish(&system, &key, n).await;
+        publish(&system, &key, order(n)).await;
     }
     settle(&system, &key, &down, 5, |d| d["attempts"] == 1).await;
     let shown = endpoint_view(&system, &key, &down).await;
@@ -290,7 +283,7 @@ async fn the_circuit_opens_half_opens_and_closes_and_channels_hear_of_it() {
 
     // While open, new deliveries wait: no attempt, nothing sent.
     for n in 5..8 {
-        publish(&system, &key, n).await;
+        publish(&system, &key, order(n)).await;
     }
     let t1 = clock.now();
     settle(&system, &key, &down, 8, |d| {
@@ -362,13 +355,13 @@ async fn an_endpoint_failing_through_its_retry_window_is_disabled_and_resumes_wi
         json!({ "url": format!("{}/watcher", receiver.base), "event_types": ["endpoint.*"] }),
     )
     .await;
-    publish(&system, &key, 0).await;
+    publish(&system, &key, order(0)).await;
     settle(&system, &key, &broken, 1, |d| d["attempts"] == 1).await;
 
     // Almost three days later a second event fails too; then the first one's last retry
     // fails at the end of the window and the endpoint is disabled.
     clock.advance(72 * 3600 - 1800);
-    publish(&system, &key, 1).await;
+    publish(&system, &key, order(1)).await;
     settle(&system, &key, &broken, 2, |d| d["attempts"] == 1).await;
     clock.advance(1900);
     run_scheduler(&system).await;

@@ -146,14 +146,6 @@ async fn endpoint(
     )
 }
 
-async fn publish(system: &System, key: &str, body: serde_json::Value) -> String {
-    let (status, published) = system
-        .api(key, Method::POST, "/v1/events", Some(body))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{published}");
-    field(&published, "id").to_owned()
-}
-
 async fn delivery_of(
     system: &System,
     key: &str,

@@ -223,6 +223,15 @@ impl System {
     }
 }
 
+/// Publishes an event through `POST /v1/events`; returns its id.
+pub async fn publish(system: &System, key: &str, body: Value) -> String {
+    let (status, published) = system
+        .api(key, reqwest::Method::POST, "/v1/events", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{published}");
+    field(&published, "id").to_owned()
+}
+
 pub fn field<'a>(value: &'a Value, name: &str) -> &'a str {
     value[name]
         .as_str()
